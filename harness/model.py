@@ -37,16 +37,51 @@ class BackupInfoRecord:
     media_root_key: bytes = dataclasses.field(repr=False)
     current_app_version: str = ""
     first_app_version: str = ""
+    frame_index: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class AccountRecord:
+    """The AccountData frame: profile and the settings libsignal requires to be set."""
+
+    frame_index: int
+    profile_key: bytes = dataclasses.field(repr=False)
+    username: str | None = None
+    given_name: str = ""
+    family_name: str = ""
+    has_account_settings: bool = False
+    universal_expire_timer_seconds: int = 0
+    # Enum numbers as stored; 0 is the UNKNOWN value.
+    phone_number_sharing_mode: int = 0
+    default_sent_media_quality: int = 0
+    app_theme: int = 0
+    calls_use_less_data_setting: int = 0
+    auto_download_options: tuple[int, ...] | None = None  # images, audio, video, documents
+    navigation_bar_size: int | None = None  # only when androidSpecificSettings is present
+    backup_tier: int | None = None
 
 
 @dataclasses.dataclass(slots=True)
 class RecipientRecord:
     frame_index: int
     recipient_id: int
-    kind: str  # "contact", "group", "distribution_list", "self", "release_notes", "call_link"
+    # "contact", "group", "distribution_list", "self", "release_notes", "call_link"; None when
+    # the destination oneof is empty.
+    kind: str | None
     name: str | None = None  # profile or group title, when the frame has one
     aci: bytes | None = None
     e164: int | None = None
+    pni: bytes | None = None
+    username: str | None = None
+    registered: bool | None = None  # contact: None when the registration oneof is empty
+    blocked: bool = False
+    blocked_at_ms: int = 0
+    identity_state: int = 0  # contact: 0 DEFAULT, 1 VERIFIED, 2 UNVERIFIED
+    has_identity_key: bool = False
+    # The identifier that must be unique among recipients of its kind: group master key,
+    # distribution id, call-link root key.
+    unique_key: bytes | None = None
+    member_recipient_ids: tuple[int, ...] = ()  # distribution list members
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,6 +90,8 @@ class ChatRecord:
     chat_id: int
     recipient_id: int
     expiration_timer_ms: int | None = None
+    expire_timer_version: int = 0
+    pinned_order: int | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -73,6 +110,27 @@ class AttachmentRecord:
     transit_upload_ms: int | None = None
     media_tier_cdn_number: int | None = None
     caption: str | None = None
+    has_pointer: bool = True  # False for a MessageAttachment without its FilePointer
+    has_locator: bool = True  # False when FilePointer.locatorInfo is missing
+    local_key: bytes | None = dataclasses.field(default=None, repr=False)
+    incremental_mac: bytes | None = dataclasses.field(default=None, repr=False)
+    incremental_mac_chunk_size: int | None = None
+    client_uuid: bytes | None = None
+
+    @property
+    def locator_empty(self) -> bool:
+        """True for the all-empty LocatorInfo that marks an unavailable attachment."""
+        return (
+            not self.key
+            and self.size == 0
+            and self.plaintext_hash is None
+            and self.encrypted_digest is None
+            and self.transit_cdn_key is None
+            and self.transit_cdn_number is None
+            and self.transit_upload_ms is None
+            and self.media_tier_cdn_number is None
+            and self.local_key is None
+        )
 
     @property
     def has_content(self) -> bool:
@@ -112,6 +170,17 @@ class ChatItemRecord:
     reaction_count: int = 0
     update_kind: str | None = None  # ChatUpdateMessage member for kind "update"
     unknown_field_count: int = 0
+    sms: bool = False
+    date_received: int | None = None  # incoming and outgoing details
+    date_server_sent: int | None = None  # incoming, when present
+    send_status_recipient_ids: tuple[int, ...] = ()  # parallel to send_statuses
+    # Other timestamps of the item (send statuses, reactions, quotes, link previews, pins,
+    # attachment uploads) as (field name, milliseconds), for range checks.
+    other_timestamps: tuple[tuple[str, int], ...] = ()
+    has_text: bool = False  # a Text message is present (its body may be empty)
+    body_range_count: int = 0
+    referenced_recipient_ids: tuple[int, ...] = ()  # reaction, quote and poll-vote authors
+    revisions: tuple[ChatItemRecord, ...] = ()  # older versions, oldest first
 
     @property
     def disappearing(self) -> bool:
@@ -139,13 +208,17 @@ class ArchiveVisitor(Protocol):
 
     def backup_info(self, record: BackupInfoRecord) -> None: ...
 
+    def account(self, record: AccountRecord) -> None: ...
+
     def recipient(self, record: RecipientRecord) -> None: ...
 
     def chat(self, record: ChatRecord) -> None: ...
 
     def chat_item(self, record: ChatItemRecord) -> None: ...
 
-    def other_frame(self, frame_index: int, kind: str) -> None: ...
+    def other_frame(self, frame_index: int, kind: str) -> None:
+        """A frame without a record type: "sticker_pack", "ad_hoc_call", "notification_profile",
+        "chat_folder", or "empty" when the Frame.item oneof is not set."""
 
     def unknown_field(self, frame_index: int, path: str, tag: int) -> None: ...
 
