@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 
 import pytest
 
+from harness.keys import derive_backup_id, derive_backup_id_private_key, derive_backup_id_public_key
 from libsignal_bridge import Bridge
 from libsignal_bridge.zk import (
     LEVEL_FREE,
@@ -31,17 +30,6 @@ REDEMPTION_DAY = 20020 * DAY
 VECTOR_BACKUP_KEY = bytes.fromhex("ea26a2ddb5dba5ef9e34e1b8dea1f5ae7f255306a6d2d883e542306eaa9fe985")
 VECTOR_ACI = bytes.fromhex("659aa5f4a28dfcc11ea1b997537a3d95")
 VECTOR_BACKUP_ID = bytes.fromhex("8a624fbc45379043f39f1391cddc5fe8")
-
-
-def _hkdf_backup_id(backup_key: bytes, aci: bytes) -> bytes:
-    """HKDF-SHA256 (no salt, 16 bytes) with info "20241024_SIGNAL_BACKUP_ID:" + ACI bytes."""
-    try:
-        from harness.keys import derive_backup_id
-    except ImportError:
-        pseudo_random_key = hmac.new(b"\x00" * 32, backup_key, hashlib.sha256).digest()
-        info = b"20241024_SIGNAL_BACKUP_ID:" + aci
-        return hmac.new(pseudo_random_key, info + b"\x01", hashlib.sha256).digest()[:16]
-    return derive_backup_id(backup_key, aci)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +60,7 @@ def test_full_flow_reveals_issued_values(server, client):
 
     verified = server.verify_presentation(client.present(credential), REDEMPTION_DAY + 3600)
 
-    assert verified.backup_id == _hkdf_backup_id(backup_key, aci)
+    assert verified.backup_id == derive_backup_id(backup_key, aci)
     assert verified.level == LEVEL_PAID
     assert verified.credential_type == TYPE_MEDIA
 
@@ -83,7 +71,7 @@ def test_credential_info_matches_issue(server, client):
 
     info = client.credential_info(credential)
 
-    assert info.backup_id == _hkdf_backup_id(backup_key, aci)
+    assert info.backup_id == derive_backup_id(backup_key, aci)
     assert info.level == LEVEL_FREE
     assert info.credential_type == TYPE_MESSAGES
 
@@ -92,7 +80,14 @@ def test_backup_id_matches_libsignal_vector(server, client):
     credential = _credential(server, client, VECTOR_BACKUP_KEY, VECTOR_ACI)
 
     assert client.credential_info(credential).backup_id == VECTOR_BACKUP_ID
-    assert _hkdf_backup_id(VECTOR_BACKUP_KEY, VECTOR_ACI) == VECTOR_BACKUP_ID
+    assert derive_backup_id(VECTOR_BACKUP_KEY, VECTOR_ACI) == VECTOR_BACKUP_ID
+
+
+def test_backup_id_key_pair_matches_libsignal(client):
+    backup_key, aci = os.urandom(32), os.urandom(16)
+    private_key = derive_backup_id_private_key(backup_key, aci)
+
+    assert client.public_key(private_key) == derive_backup_id_public_key(backup_key, aci)
 
 
 def test_presentations_are_fresh(server, client):
@@ -130,7 +125,7 @@ def test_other_backup_id_revealed(server, client):
     first = server.verify_presentation(client.present(_credential(server, client, first_key, aci)), REDEMPTION_DAY)
     second = server.verify_presentation(client.present(_credential(server, client, second_key, aci)), REDEMPTION_DAY)
 
-    assert second.backup_id == _hkdf_backup_id(second_key, aci)
+    assert second.backup_id == derive_backup_id(second_key, aci)
     assert second.backup_id != first.backup_id
 
 
@@ -148,7 +143,7 @@ def test_read_presentation_without_verifying(bridge, server, client):
 
     info = read_presentation(bridge, presentation)
 
-    assert info.backup_id == _hkdf_backup_id(backup_key, aci)
+    assert info.backup_id == derive_backup_id(backup_key, aci)
     assert info.credential_type == TYPE_MEDIA
 
 
