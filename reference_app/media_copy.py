@@ -1,0 +1,135 @@
+"""The fields of a transit-to-media-tier copy (``PUT /v1/archives/media`` and ``/media/batch``).
+
+Every value comes from the media root backup key (32 random bytes kept in the backup file):
+
+* media name: lower-case hex of (plaintext SHA-256 ‖ attachment key); a thumbnail's media name
+  is the attachment's plus ``"_thumbnail"``;
+* mediaId: HKDF(media root key, "20241007_SIGNAL_BACKUP_MEDIA_ID:" ‖ media name), 15 bytes,
+  sent as URL-safe base64 without padding;
+* hmacKey ‖ encryptionKey: HKDF(media root key, "20241007_SIGNAL_BACKUP_ENCRYPT_MEDIA:" ‖
+  mediaId), 32 + 32 bytes, sent as standard base64. Thumbnails use the same derivation with
+  the thumbnail's mediaId.
+
+The thumbnail *transit* key (info "20241030_SIGNAL_BACKUP_ENCRYPT_THUMBNAIL:") is a different
+thing: Android encrypts the thumbnail with it before the transit upload
+(ArchiveThumbnailUploadJob), and ``thumbnail_transit_key`` returns it. The derivations are
+``harness.keys`` (libsignal ``account-keys`` ``backup.rs``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import keys
+
+THUMBNAIL_SUFFIX = "_thumbnail"
+MEDIA_ID_LENGTH = 15
+MAX_BATCH_ITEMS = 1000
+
+
+def media_name(plaintext_hash: bytes, attachment_key: bytes) -> str:
+    """Return the media name of an attachment: lower-case hex of hash ‖ key."""
+    return (plaintext_hash + attachment_key).hex()
+
+
+def thumbnail_media_name(attachment_media_name: str) -> str:
+    return attachment_media_name + THUMBNAIL_SUFFIX
+
+
+def encode_media_id(media_id: bytes) -> str:
+    """Encode a mediaId as the API sends it: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(media_id).decode("ascii").rstrip("=")
+
+
+def decode_media_id(text: str) -> bytes:
+    """Decode a mediaId from the API (URL-safe base64, padding optional); ValueError if invalid."""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"mediaId {text!r} is not URL-safe base64") from None
+
+
+def thumbnail_transit_key(media_root_key: bytes, attachment_media_name: str) -> tuple[bytes, bytes]:
+    """Return (hmac key, aes key) that encrypt a thumbnail for its transit-tier upload."""
+    thumbnail_id = keys.derive_media_id(media_root_key, thumbnail_media_name(attachment_media_name))
+    return keys.derive_thumbnail_transit_key(media_root_key, thumbnail_id)
+
+
+@dataclass(frozen=True)
+class CopyMediaRequest:
+    """One copy from a transit object to the media tier. The two keys are hidden from repr."""
+
+    source_cdn: int
+    source_key: str
+    object_length: int
+    media_id: bytes
+    hmac_key: bytes = field(repr=False)
+    encryption_key: bytes = field(repr=False)
+
+    @classmethod
+    def for_media_name(
+        cls,
+        media_root_key: bytes,
+        name: str,
+        *,
+        source_cdn: int,
+        source_key: str,
+        object_length: int,
+    ) -> CopyMediaRequest:
+        """Derive mediaId and keys for ``name`` (use ``thumbnail_media_name`` for a thumbnail)."""
+        media_id = keys.derive_media_id(media_root_key, name)
+        hmac_key, encryption_key = keys.derive_media_encryption_key(media_root_key, media_id)
+        return cls(
+            source_cdn=source_cdn,
+            source_key=source_key,
+            object_length=object_length,
+            media_id=media_id,
+            hmac_key=hmac_key,
+            encryption_key=encryption_key,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the ``CopyMediaRequest`` JSON body."""
+        return {
+            "sourceAttachment": {"cdn": self.source_cdn, "key": self.source_key},
+            "objectLength": self.object_length,
+            "mediaId": encode_media_id(self.media_id),
+            "hmacKey": base64.b64encode(self.hmac_key).decode("ascii"),
+            "encryptionKey": base64.b64encode(self.encryption_key).decode("ascii"),
+        }
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """The outcome of one copy: 200 on success, else 400, 410 or 413 with the server's reason."""
+
+    media_id: bytes
+    status: int
+    cdn: int | None
+    failure_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """One object of the media tier as ``GET /v1/archives/media`` lists it."""
+
+    cdn: int
+    media_id: bytes
+    object_length: int
+
+
+@dataclass(frozen=True)
+class MediaPage:
+    """One page of the media listing; ``cursor`` None means the listing is complete."""
+
+    objects: tuple[StoredMedia, ...]
+    backup_dir: str
+    media_dir: str
+    cursor: str | None
