@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MAX_VARINT_BYTES = 10
 MAX_MESSAGE_LENGTH = 2**32 - 1
 READ_CHUNK_BYTES = 1 << 20
+PROBE_BYTES = 1 << 16
 
 
 def encode_varint(value: int) -> bytes:
@@ -212,12 +213,36 @@ def open_frames(
 
 
 def _check_plain_stream(path: Path) -> None:
-    """Reject a file that is clearly an encrypted archive before parsing it as frames."""
+    """Reject a file that is clearly not a plain frame stream before parsing it as frames."""
+    from harness.archive import describe_other_content, looks_like_frame_stream
+
     with open(path, "rb") as stream:
-        head = stream.read(8)
+        head = stream.read(PROBE_BYTES)
     if not head:
         raise NotABackupError(f"{path}: the file is empty, so it holds no frame stream")
-    if head == b"SBACKUP\x01":
+    if head.startswith(b"SBACKUP"):
         raise UsageError(
             f"{path}: this is an encrypted backup archive; pass --recovery-key and --aci to decrypt it"
         )
+    if looks_like_frame_stream(head) or _starts_with_backup_info(head):
+        return
+    other = describe_other_content(head)
+    if other is not None:
+        raise NotABackupError(f"{path}: not a frame stream: the file is {other}")
+    raise NotABackupError(
+        f"{path}: does not start with a BackupInfo message; if it is an encrypted archive "
+        "(legacy layout), pass --recovery-key and --aci"
+    )
+
+
+def _starts_with_backup_info(head: bytes) -> bool:
+    """Tell whether the first message parses as a BackupInfo with a 32-byte media root key."""
+    from google.protobuf.message import DecodeError
+
+    from harness.schema import BackupInfo
+
+    try:
+        first = next(iter_messages([head]))
+        return len(BackupInfo.FromString(first).media_root_backup_key) == 32
+    except (StopIteration, MalformedFrameError, TruncatedArchiveError, DecodeError):
+        return False
