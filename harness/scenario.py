@@ -68,13 +68,6 @@ class Scenario(dict):
         """Return the number of messages of the main list, generators expanded, without expanding."""
         return sum(entry_size(entry) for entry in self["messages"])
 
-    def copy_with(self, document: dict[str, Any]) -> "Scenario":
-        """Return a scenario with another document and the same path and directory.
-
-        The caller is responsible for keeping the document valid (ids and references unchanged).
-        """
-        return Scenario(document, self.path, None, self.directory)
-
 
 class ResolvedScenario(dict):
     """A scenario with absolute times and filled-in defaults; the form a target loads.

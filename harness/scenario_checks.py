@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.scenario_directory import SELF, ChatInfo, Directory, parse_timer
+from harness.scenario_directory import SELF, ChatInfo, Directory, message_timer
 from harness.scenario_expand import cycle_period, is_generator, iter_ids, template_variant
 from harness.scenario_schema import check_value
 from harness.scenario_source import JsonPath, SourceMap
@@ -88,7 +88,7 @@ class _Checker:
         if "expires_in" in message and message["expires_in"] != "off":
             if parse_duration(message["expires_in"]) < 0:
                 raise self.fail(path + ("expires_in",), f"{message['expires_in']!r} is negative")
-        timer = parse_timer(message["expires_in"]) if "expires_in" in message else chat.timer_ms
+        timer = message_timer(message, chat.timer_ms)
         if message.get("expire_start", "unstarted") != "unstarted" and timer is None:
             raise self.fail(path + ("expire_start",), "expire_start needs a disappearing timer (expires_in)")
 
@@ -149,14 +149,18 @@ class _Checker:
         for field, values in generator.get("cycle", {}).items():
             for index, value in enumerate(values):
                 check_value(f"message/properties/{field}", value, path + ("cycle", field, index), self.source)
+        for index, variant in enumerate(generator.get("variants", [])):
+            for field in ("id", "chat", "quote", "sent", "received"):
+                if field in variant:
+                    raise self.fail(path + ("variants", index, field), f"{field} cannot vary between repeated messages; set it in message")
         for k in range(cycle_period(generator)):
             variant = template_variant(generator, k)
             try:
                 self.check_message(variant, path + ("message",))
             except ScenarioError as error:
-                if not generator.get("cycle"):
+                if not generator.get("cycle") and not generator.get("variants"):
                     raise
-                raise ScenarioError(f"{error} (in message {k + 1}, with its cycle values)") from None
+                raise ScenarioError(f"{error} (in repeated message {k + 1}, with its cycle values and variant)") from None
 
     # References --------------------------------------------------------------------------
     def register_ids(self, entries: list[dict[str, Any]], path: JsonPath, prefix: str) -> None:
@@ -213,7 +217,10 @@ def _check_step(checker: _Checker, step: dict[str, Any], index: int) -> None:
         checker.deleted.add(message_id)
     for field in ("present", "absent"):
         for position, message_id in enumerate(step.get("expect", {}).get(field, [])):
-            checker.check_known(message_id, path + ("expect", field, position), "expect")
+            where = path + ("expect", field, position)
+            checker.check_known(message_id, where, "expect")
+            if field == "present" and message_id in checker.deleted:
+                raise checker.fail(where, f"message {message_id!r} was deleted by an earlier step; it cannot be present")
 
 
 def check_references(document: dict[str, Any], directory: Directory, source: SourceMap) -> None:

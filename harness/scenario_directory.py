@@ -28,6 +28,13 @@ def parse_timer(value: int | str | None) -> int | None:
     return parse_duration(value) or None
 
 
+def message_timer(message: dict[str, Any], chat_timer_ms: int | None) -> int | None:
+    """Return a message's timer: its own ``expires_in``, else the chat's (never for updates)."""
+    if "expires_in" in message:
+        return parse_timer(message["expires_in"])
+    return None if message.get("kind") == "update" else chat_timer_ms
+
+
 @dataclasses.dataclass(frozen=True)
 class ChatInfo:
     id: str

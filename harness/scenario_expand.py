@@ -1,9 +1,10 @@
 """Expanding message lists: literal messages and ``repeat`` generators, one message at a time.
 
 A generator entry describes ``repeat`` messages with one template. Message ``k`` (from 0) is
-the template with each ``cycle`` field set to ``values[k % len(values)]`` and with ``{n}``
-(``k + 1``) and ``{i}`` (``k``) replaced in every string. Its sent time is
-``start + k * interval``. Nothing here builds the whole list: callers iterate.
+the template with each ``cycle`` field set to ``values[k % len(values)]``, then updated with
+``variants[k % len(variants)]``, and with ``{n}`` (``k + 1``) and ``{i}`` (``k``) replaced in
+every string. Its sent time is ``start + k * interval``. Nothing here builds the whole list:
+callers iterate.
 
 Messages without an ``id`` get one from their position, starting with ``_`` so it cannot
 collide with a written id: ``_7`` for entry 7 of the list, ``_7.42`` for message 42 of the
@@ -38,16 +39,21 @@ def _substitute(value: Any, number: str, index: str) -> Any:
 
 
 def cycle_period(generator: dict[str, Any]) -> int:
-    """Return after how many messages the cycled field values repeat."""
+    """Return after how many messages the cycled values and variants repeat."""
     lengths = [len(values) for values in generator.get("cycle", {}).values()]
+    if "variants" in generator:
+        lengths.append(len(generator["variants"]))
     return min(math.lcm(*lengths) if lengths else 1, generator["repeat"])
 
 
 def template_variant(generator: dict[str, Any], k: int) -> dict[str, Any]:
-    """Return the template of message ``k`` with its cycle values, before substitution."""
+    """Return the template of message ``k`` with its cycle values and variant, before substitution."""
     variant = dict(generator["message"])
     for field, values in generator.get("cycle", {}).items():
         variant[field] = values[k % len(values)]
+    variants = generator.get("variants")
+    if variants:
+        variant.update(variants[k % len(variants)])
     return variant
 
 

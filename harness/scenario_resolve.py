@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from harness.scenario_directory import SELF, Directory, parse_timer
+from harness.scenario_directory import SELF, Directory, message_timer, parse_timer
 from harness.scenario_expand import entry_size, is_generator, iter_entries
 from harness.timespec import parse_duration, parse_time
 
@@ -93,7 +93,7 @@ def resolve_message(
     """Return one message in resolved form; ``sent_ms`` is already absolute."""
     chat = context.directory.chats[message["chat"]]
     direction = _direction(message)
-    timer_ms = parse_timer(message["expires_in"]) if "expires_in" in message else chat.timer_ms
+    timer_ms = message_timer(message, chat.timer_ms)
     expire_start = message.get("expire_start", "unstarted")
     received = message.get("received")
     return {

@@ -8,6 +8,7 @@ rewrites it as a sentence that names the field and the fix. A schema node may ca
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 from importlib import resources
@@ -86,10 +87,11 @@ def _describe(error: ValidationError) -> tuple[JsonPath, str, bool]:
         missing = [name for name in error.validator_value if name not in value]
         return path, f"missing required field {missing[0]!r}", False
     if error.validator == "additionalProperties":
-        known = schema.get("properties", {})
-        extra = [name for name in value if name not in known]
-        allowed = ", ".join(known)
-        return path + (extra[0],), f"unknown field {extra[0]!r} (known fields: {allowed})", True
+        known = list(schema.get("properties", {}))
+        extra = [name for name in value if name not in known][0]
+        close = difflib.get_close_matches(str(extra), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(known)
+        return path + (extra,), f"unknown field {extra!r} ({hint})", True
     if error.validator == "propertyNames":
         allowed = ", ".join(error.validator_value.get("enum", []))
         return path, f"field {_show(value)} cannot be cycled (allowed: {allowed})", False
@@ -128,5 +130,5 @@ def check_value(schema_ref: str, value: Any, path: JsonPath, source: SourceMap) 
     errors = list(_definition_validator(schema_ref).iter_errors(value))
     if not errors:
         return
-    inner_path, sentence, at_key = _describe(_innermost(best_match(errors)))
+    inner_path, sentence, at_key = _describe(_innermost(errors[0]))
     raise source.error(path + inner_path, sentence, key=at_key)

@@ -39,7 +39,7 @@ _TOKEN_RE = re.compile(r"([+-]?)(\d+)(ms|s|m|h|d|w)")
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 DURATION_HINT = "is not a duration like 24h or 86400000ms"
-TIME_HINT = "is not a time like now, -3d, -23h59m or 2025-03-01T02:00:00Z"
+TIME_HINT = "is not a time like now, -3d, -23h59m or 2025-03-01T02:00:00Z (with Z or a UTC offset)"
 
 
 def _sum_terms(text: str) -> int:
