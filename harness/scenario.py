@@ -46,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Where an attachment's ``embed`` text starts in its bytes (earlier when the file is small).
+# Byte offset of an attachment's ``embed`` text (smaller when the file is too short for it).
 EMBED_OFFSET = 64
 THUMBNAIL_SIZE = 2048
 

@@ -1,7 +1,7 @@
 """Checks the schema cannot express: references between messages, chats and people.
 
 Every check raises ScenarioError through the source map, so the message names the line of the
-offending field. Message ids live in one namespace across the main list and all steps; a
+offending field. Message ids live in one namespace across the main list and all steps. A
 reference (quote, delete, expect) may name only messages that exist at that point.
 """
 

@@ -133,7 +133,7 @@ def resolve_message(
 class MessageStream:
     """The resolved messages of one message list, produced on demand.
 
-    Iterating twice expands twice; nothing is kept between iterations, so a list of 100,000
+    Iterating twice expands twice. Nothing is kept between iterations, so a list of 100,000
     generated messages costs memory only when a caller keeps what it receives.
     ``len()`` is computed from the entries without expanding them.
     """

@@ -1,6 +1,6 @@
 """Validating a scenario document against harness/schemas/scenario.schema.json.
 
-jsonschema finds every violation; this module picks the one that comes first in the file and
+jsonschema finds every violation. This module picks the one that comes first in the file and
 rewrites it as a sentence that names the field and the fix. A schema node may carry an
 ``x-error`` keyword: the hint shown after the offending value when that node fails
 ("'25x' is not a duration like 24h or 86400000ms").

@@ -50,7 +50,7 @@ class Mark:
 
 @dataclasses.dataclass
 class SourceMap:
-    """Where each JSON path of a parsed document starts in its file."""
+    """Start positions (line and column) of every JSON path of a parsed document."""
 
     path: Path
     values: dict[JsonPath, Mark]

@@ -1,7 +1,7 @@
 """Durations and points in time as scenario files write them.
 
-A duration is a sum of terms such as ``24h``, ``1d12h``, ``86400000ms`` or ``24h-1ms``; units
-are ``w``, ``d``, ``h``, ``m``, ``s`` and ``ms``, and a ``+`` or ``-`` applies to the terms
+A duration is a sum of terms such as ``24h``, ``1d12h``, ``86400000ms`` or ``24h-1ms``. The
+units are ``w``, ``d``, ``h``, ``m``, ``s`` and ``ms``. A ``+`` or ``-`` applies to the terms
 after it up to the next sign. A bare integer is a number of milliseconds.
 
 A time is ``now``, a duration relative to the scenario clock (``-3d``, ``now-23h59m``,
@@ -72,10 +72,6 @@ def parse_absolute_time(value: str) -> int:
     except ValueError as error:
         raise ValueError(f"{value!r} is not a valid date and time ({error})") from None
     return (parsed - _EPOCH) // datetime.timedelta(milliseconds=1)
-
-
-def is_relative_time(value: str) -> bool:
-    return value == "now" or not _ISO_RE.match(value)
 
 
 def parse_time(value: str, now_ms: int) -> int:
