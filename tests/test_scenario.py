@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import textwrap
 from pathlib import Path
@@ -912,3 +913,32 @@ def test_unknown_field_suggests_close_name(tmp_path):
         expire_in: 1d  # <-
     """)
     assert_error_at_marker(path, "messages[1].expire_in", "did you mean 'expires_in'?")
+
+
+def test_mutated_files_fail_cleanly(tmp_path):
+    """Random edits of a real scenario either load or raise ScenarioError, never another error."""
+    rng = random.Random(0)
+    lines = (SCENARIOS / "daily-life.yaml").read_text(encoding="utf-8").splitlines()
+    values = ["", "null", "[]", "{}", "1", "-1", "true", "x", "2025-13-01T00:00:00Z", "[1, 2]", "- x", "off", "~"]
+    path = tmp_path / "mutated.yaml"
+    outcomes = {"loaded": 0, "rejected": 0}
+    for _ in range(150):
+        mutated = list(lines)
+        index = rng.randrange(len(mutated))
+        operation = rng.randrange(3)
+        if operation == 0:
+            del mutated[index]
+        elif operation == 1 and ":" in mutated[index]:
+            mutated[index] = mutated[index].partition(":")[0] + ": " + rng.choice(values)
+        else:
+            mutated.insert(index, mutated[rng.randrange(len(mutated))])
+        path.write_text("\n".join(mutated), encoding="utf-8")
+        try:
+            resolved = resolve(load_scenario(path), NOW)
+            list(resolved["messages"])
+            outcomes["loaded"] += 1
+        except ScenarioError as error:
+            assert str(error).startswith(str(path)), error
+            outcomes["rejected"] += 1
+    assert outcomes["rejected"] > 25
+    assert outcomes["loaded"] > 5
