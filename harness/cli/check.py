@@ -11,13 +11,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.key_options import (
+    add_recovery_key_arguments,
+    read_forward_secrecy_token,
+    read_recovery_key,
+)
 from harness.errors import UsageError
+from harness.frames import open_frames
+from harness.keys import parse_aci
 from harness.model import Finding
+from harness.reader import scan
 from harness.rules import FREE_TIER_MEDIA_DAYS, POLICIES, TIERS, RuleOptions, archive_rules, collect_findings, errors
+from harness.summary import BackupSummary
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "2 unreadable.",
     )
     parser.add_argument("archive", type=Path, help="encrypted archive, or a plain .binproto frame stream")
-    parser.add_argument(
-        "--recovery-key",
-        metavar="KEY",
-        help="recovery key as displayed or typed (spaces and case do not matter); '-' reads it "
-        "from standard input. Without it the file is read as a plain frame stream.",
-    )
-    parser.add_argument("--aci", metavar="UUID", help="the account's ACI; required with --recovery-key")
+    add_recovery_key_arguments(parser)
+    parser.add_argument("--aci", metavar="UUID", help="the account's ACI; required with a recovery key")
     parser.add_argument(
         "--forward-secrecy-token",
         metavar="HEX",
@@ -75,30 +78,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_check)
 
 
-def read_recovery_key(value: str | None) -> str | None:
-    """Return the recovery key entry, reading it from standard input for '-'."""
-    if value != "-":
-        return value
-    entry = sys.stdin.readline().strip()
-    if not entry:
-        raise UsageError("--recovery-key -: standard input is empty; pipe the recovery key in")
-    return entry
-
-
-def parse_token(value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        token = bytes.fromhex(value)
-    except ValueError:
-        raise UsageError(
-            f"--forward-secrecy-token {value!r} is not hex; pass the 32-byte token as 64 hex digits"
-        ) from None
-    if len(token) != 32:
-        raise UsageError(
-            f"--forward-secrecy-token has {len(token)} bytes; pass the 32-byte token as 64 hex digits"
-        )
-    return token
+def wants_key(args: argparse.Namespace) -> bool:
+    """Return whether the file is to be decrypted: any key option or --aci was given."""
+    options = (args.recovery_key, args.recovery_key_file, args.aci, args.forward_secrecy_token)
+    return any(value is not None for value in options)
 
 
 def rule_options(args: argparse.Namespace) -> RuleOptions:
@@ -121,20 +104,13 @@ def check_archive(
     path: Path,
     options: RuleOptions,
     recovery_key: str | None = None,
-    aci: str | None = None,
+    aci: bytes | None = None,
     forward_secrecy_token: bytes | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
-    """Read one archive through every rule and return the findings and the archive counts."""
-    from harness.frames import open_frames
-    from harness.reader import scan
-    from harness.summary import BackupSummary
+    """Read one archive through every rule and return the findings and the archive counts.
 
-    if recovery_key is not None:
-        from harness.keys import normalize_recovery_key
-
-        recovery_key = normalize_recovery_key(recovery_key)
-    elif aci is not None or forward_secrecy_token is not None:
-        raise UsageError("--aci and --forward-secrecy-token need --recovery-key as well")
+    Without a recovery key the file is read as a plain frame stream.
+    """
     rules = archive_rules(options)
     summary = BackupSummary()
     with open_frames(path, recovery_key, aci, forward_secrecy_token) as messages:
@@ -143,14 +119,15 @@ def check_archive(
 
 
 def run_check(args: argparse.Namespace) -> int:
-    recovery_key = read_recovery_key(args.recovery_key)
-    findings, counts = check_archive(
-        args.archive,
-        rule_options(args),
-        recovery_key,
-        args.aci,
-        parse_token(args.forward_secrecy_token),
-    )
+    options = rule_options(args)
+    recovery_key = aci = token = None
+    if wants_key(args):
+        recovery_key = read_recovery_key(args)
+        if args.aci is None:
+            raise UsageError("decrypting an archive needs the account's ACI as well; pass --aci UUID")
+        aci = parse_aci(args.aci)
+        token = read_forward_secrecy_token(args)
+    findings, counts = check_archive(args.archive, options, recovery_key, aci, token)
     failing = errors(findings)
     if args.json:
         print(json.dumps(result_json(args, findings, counts), indent=2))
