@@ -14,13 +14,16 @@ Actions:
                   then reset the connection
   cut_upload      let ``after_bytes`` of the request body through, then reset the connection
   corrupt_object  flip bit ``bit`` at ``offset`` (default: middle byte) of the object the request
-                  addresses; before the route for GET/HEAD, after it for uploads
+                  addresses (a TUS create addresses its Upload-Metadata filename); before the
+                  route for GET/HEAD, after it for uploads
   delete_object   delete that object, with the same timing
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import fnmatch
 import itertools
 import logging
@@ -125,13 +128,26 @@ class FaultRegistry:
             return [fault for fault in self._faults if fault.matches(method, path) and fault.try_fire()]
 
 
-def object_for_path(path: str) -> str | None:
-    """Map a CDN request path to the logical object it reads or writes."""
+def object_for_request(scope: Scope) -> str | None:
+    """Map a CDN request to the logical object it reads or writes (for a TUS create, the
+    Upload-Metadata filename names it)."""
+    path = scope["path"]
     for prefix, bucket in (("/backups/", "backups"), ("/attachments/", "attachments")):
         if path.startswith(prefix):
             return f"{bucket}/{path[len(prefix):]}"
-    if path.startswith("/upload/"):
-        return path[len("/upload/") :]
+    if not path.startswith("/upload/"):
+        return None
+    rest = path[len("/upload/") :]
+    if "/" in rest:
+        return rest
+    metadata = dict(scope.get("headers", [])).get(b"upload-metadata", b"").decode("latin-1")
+    for pair in metadata.split(","):
+        name, _, value = pair.strip().partition(" ")
+        if name == "filename":
+            try:
+                return f"{rest}/{base64.b64decode(value.strip(), validate=True).decode('utf-8')}"
+            except (binascii.Error, ValueError):
+                return None
     return None
 
 
@@ -185,7 +201,7 @@ class FaultMiddleware:
             self._damage_object(fault, scope)
 
     def _damage_object(self, fault: Fault, scope: Scope) -> None:
-        logical = object_for_path(scope["path"])
+        logical = object_for_request(scope)
         try:
             if logical is None or not self.objects.exists(logical):
                 log.info("fault %s: no stored object at %s", fault.id, scope["path"])
