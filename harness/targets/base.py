@@ -24,6 +24,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UsageError
+
+
+class ActionRejectedError(UsageError):
+    """The app refused a user action, as its screen would show an error (an unknown chat,
+    backups turned off, a malformed request). ``status`` and ``code`` come from the target."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
 
 @dataclasses.dataclass(frozen=True)
 class StubEndpoints:
