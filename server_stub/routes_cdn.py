@@ -219,6 +219,10 @@ async def tus_patch(bucket: str, key: str, request: Request) -> Response:
     if lock.locked():
         raise StubError(409, f"another append to {bucket}/{key} is in progress")
     async with lock:
+        # Re-read under the lock: a create may have replaced the upload since the check above.
+        upload = state.uploads.get(bucket, key)
+        if upload is None:
+            raise StubError(404, f"no upload in progress for {bucket}/{key}", _tus_headers())
         result = await state.uploads.append(
             upload, offset or 0, length, _int_header(request, "content-length", required=False), request.stream()
         )

@@ -130,7 +130,8 @@ class UploadManager:
         part = self.part_path(state)
         written = 0
         disconnected = False
-        with part.open("ab") as handle:
+        # Unbuffered: every received chunk reaches the file at once, so the offset is exact.
+        with part.open("ab", buffering=0) as handle:
             try:
                 async for chunk in stream:
                     if current + written + len(chunk) > limit:
