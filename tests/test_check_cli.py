@@ -144,7 +144,7 @@ CASES = {
     "exclusion.expires-within-24h": (
         [disappearing(b.incoming_text(read=True), 2 * DAY, start=T - DAY - HOUR)], []
     ),
-    "exclusion.timer-not-started": ([disappearing(b.incoming_text(read=True), 2 * DAY)], []),
+    "validity.expiry": ([disappearing(b.incoming_text(read=True), 2 * DAY)], []),
     "view-once.attachment": ([view_once(True)], []),
     "view-once.quote-attachment": ([view_once(False), quote_of_view_once(QUOTE.VIEW_ONCE, 1)], []),
     "view-once.quote-type": ([view_once(False), quote_of_view_once(QUOTE.NORMAL, 0)], []),
@@ -166,6 +166,18 @@ def test_crafted_archive_reports_planted_finding(tmp_path, capsys, recovery_key,
     errors = [f for f in result["findings"] if f["severity"] == "error"]
     assert [f["rule"] for f in errors] == [rule]
     assert errors[0]["message"].startswith("chat ")
+
+
+def test_unstarted_read_timer_repaired(tmp_path, capsys, recovery_key):
+    # Received 2 days before the backup, read, 2 d + 1 h timer never started: Android counts it
+    # from the time received and drops it; libsignal rejects the unstarted timer anyway.
+    frame = disappearing(b.incoming_text(read=True, date_sent=T - 2 * DAY), 2 * DAY + HOUR)
+    path = crafted(tmp_path, recovery_key, frame)
+    code, result, _ = check_json(capsys, path, *key_arguments(recovery_key))
+    assert code == 1
+    assert sorted(f["rule"] for f in result["findings"]) == ["exclusion.expires-within-24h", "validity.expiry"]
+    _, ios, _ = check_json(capsys, path, *key_arguments(recovery_key), "--policy", "ios")
+    assert [f["rule"] for f in ios["findings"]] == ["validity.expiry"]
 
 
 def test_boundary_policy_changes_verdict(tmp_path, capsys, recovery_key):

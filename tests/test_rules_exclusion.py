@@ -88,23 +88,48 @@ def test_missing_backup_time_warns_once():
     assert findings[0].severity == "warning"
 
 
-def test_read_incoming_unstarted_reported():
-    record = item(direction="incoming", read=True, expires_in_ms=2 * DAY)
-    assert rule_ids(run(ExclusionRule(), backup_info(), record)) == ["exclusion.timer-not-started"]
+def test_read_incoming_repaired_android():
+    # Received 2 days before the backup with a 2 d + 1 h timer: Android starts it at receipt,
+    # so it expires 1 h after the backup and must be left out.
+    record = item(direction="incoming", read=True, expires_in_ms=2 * DAY + HOUR, date_received=BACKUP_TIME - 2 * DAY)
+    findings = run(ExclusionRule("android"), backup_info(), record)
+    assert rule_ids(findings) == ["exclusion.expires-within-24h"]
+    assert "counted from the time received" in findings[0].message
+
+
+def test_read_incoming_unstarted_kept_ios():
+    record = item(direction="incoming", read=True, expires_in_ms=2 * DAY + HOUR, date_received=BACKUP_TIME - 2 * DAY)
+    assert run(ExclusionRule("ios"), backup_info(), record) == []
+
+
+def test_read_incoming_repaired_far_kept():
+    record = item(direction="incoming", read=True, expires_in_ms=7 * DAY, date_received=BACKUP_TIME - DAY)
+    assert run(ExclusionRule("android"), backup_info(), record) == []
+
+
+def test_repair_falls_back_to_date_sent():
+    record = item(direction="incoming", read=True, expires_in_ms=2 * DAY, date_sent=BACKUP_TIME - DAY - HOUR)
+    assert rule_ids(run(ExclusionRule(), backup_info(), record)) == ["exclusion.expires-within-24h"]
 
 
 def test_unread_incoming_unstarted_kept():
-    record = item(direction="incoming", read=False, expires_in_ms=2 * DAY)
+    record = item(direction="incoming", read=False, expires_in_ms=2 * DAY, date_received=BACKUP_TIME - 5 * DAY)
     assert run(ExclusionRule(), backup_info(), record) == []
 
 
-def test_sent_outgoing_unstarted_reported():
-    record = item(direction="outgoing", send_statuses=("delivered", "read"), expires_in_ms=2 * DAY)
-    assert rule_ids(run(ExclusionRule(), backup_info(), record)) == ["exclusion.timer-not-started"]
+def test_sent_outgoing_repaired_android():
+    record = item(
+        direction="outgoing", send_statuses=("delivered", "read"), expires_in_ms=2 * DAY,
+        date_received=BACKUP_TIME - 2 * DAY + HOUR,
+    )
+    assert rule_ids(run(ExclusionRule(), backup_info(), record)) == ["exclusion.expires-within-24h"]
 
 
 def test_pending_outgoing_unstarted_kept():
-    record = item(direction="outgoing", send_statuses=("pending",), expires_in_ms=2 * DAY)
+    record = item(
+        direction="outgoing", send_statuses=("pending",), expires_in_ms=2 * DAY,
+        date_received=BACKUP_TIME - 5 * DAY,
+    )
     assert run(ExclusionRule(), backup_info(), record) == []
 
 

@@ -4,6 +4,11 @@ A remote backup leaves out every message whose timer is 24 h or shorter, started
 every started message that expires within 24 h of the backup time. A timer over 24 h that has
 not started is kept. The backup time is ``BackupInfo.backupTimeMs`` unless the caller gives
 one. Expiration-timer-change updates are exempt.
+
+Under the android policy a timer that should have started (a read incoming message, an
+outgoing one with no pending or failed send status) counts as started at the time received,
+as Android's exporter repairs it; iOS keeps such a message unstarted. libsignal rejects an
+archive with such an unstarted timer either way; the structure rule reports that.
 """
 
 from __future__ import annotations
@@ -72,22 +77,15 @@ class ExclusionRule(Rule):
                 "(timers of 24 h or less are never backed up)",
             )
             return
-        if record.expire_start_ms is None:
-            self._check_unstarted(record, expires_in)
-            return
-        self._check_started(record, record.expire_start_ms + expires_in)
+        start = record.expire_start_ms
+        repaired = False
+        if start is None and self.policy == "android" and timer_should_have_started(record):
+            start = record.date_received or record.date_sent
+            repaired = True
+        if start is not None:
+            self._check_started(record, start + expires_in, repaired)
 
-    def _check_unstarted(self, record: ChatItemRecord, expires_in: int) -> None:
-        if timer_should_have_started(record):
-            state = "read" if record.direction == "incoming" else "sent"
-            self.report_item(
-                record,
-                "exclusion.timer-not-started",
-                f"{state} {record.direction} message has a {format_duration(expires_in)} timer "
-                "that never started, so the 24 h rule could not be applied to it",
-            )
-
-    def _check_started(self, record: ChatItemRecord, expires_at: int) -> None:
+    def _check_started(self, record: ChatItemRecord, expires_at: int, repaired: bool) -> None:
         if self.backup_time_ms is None:
             if not self._warned_no_time:
                 self._warned_no_time = True
@@ -107,9 +105,10 @@ class ExclusionRule(Rule):
                 if left_ms >= 0
                 else f"{format_duration(-left_ms)} before the backup time"
             )
+            counted = " (timer counted from the time received)" if repaired else ""
             self.report_item(
                 record,
                 "exclusion.expires-within-24h",
-                f"message expires {when} and should have been left out "
+                f"message expires {when}{counted} and should have been left out "
                 f"({self.policy} boundary)",
             )

@@ -1,10 +1,10 @@
 """Structure of the frame stream as libsignal validates a remote backup (``harness.validity``).
 
 libsignal's expiry checks overlap the exclusion rule: both reject short and soon-expiring
-timers. The exclusion rule applies the client's boundary policy and names the 24 h rules, so
-this adapter drops the overlapping validity findings and each violation is reported once.
-The validity finding "expiration start date but no duration" has no exclusion counterpart and
-is kept.
+timers ("expiration too soon"). The exclusion rule applies the client's boundary policy and
+names the 24 h rules, so this adapter drops those validity findings and each violation is
+reported once. The other expiry findings ("start date but no duration", "read/sent but
+expiration timer has not started") have no exclusion counterpart and are kept.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from harness.model import Finding
 from harness.validity import Purpose, ValidityChecker
 
 # Prefixes of the libsignal expiry messages that the exclusion rule already reports.
-OVERLAPPING_EXPIRY_MESSAGES = (
-    "expiration too soon",
-    "item has been read/sent but expiration timer has not started",
-)
+OVERLAPPING_EXPIRY_MESSAGES = ("expiration too soon",)
 
 
 def overlaps_exclusion(finding: Finding) -> bool:
