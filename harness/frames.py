@@ -53,7 +53,7 @@ def encode_messages(messages: Iterable[bytes]) -> Iterator[bytes]:
         yield encode_message(message)
 
 
-def _decode_length(buffer: bytes | bytearray, position: int, frame_index: int, stream_offset: int) -> tuple[int, int] | None:
+def decode_length(buffer: bytes | bytearray, position: int, frame_index: int, stream_offset: int) -> tuple[int, int] | None:
     """Decode the varint at ``position``; return (length, end) or None if the buffer ends first."""
     value = 0
     shift = 0
@@ -110,7 +110,7 @@ def iter_messages(chunks: Iterable[bytes]) -> Iterator[bytes]:
             if length < 0x80:
                 start = position + 1
             else:
-                decoded = _decode_length(buffer, position, frame_index, consumed + position)
+                decoded = decode_length(buffer, position, frame_index, consumed + position)
                 if decoded is None:
                     break
                 length, start = decoded
@@ -122,7 +122,7 @@ def iter_messages(chunks: Iterable[bytes]) -> Iterator[bytes]:
             position = stop
     if position < len(buffer):
         offset = consumed + position
-        decoded = _decode_length(buffer, position, frame_index, offset)
+        decoded = decode_length(buffer, position, frame_index, offset)
         if decoded is None:
             raise TruncatedArchiveError(
                 f"frame {frame_index} at byte offset {offset}: the stream ends inside the length "
@@ -143,16 +143,42 @@ def read_file_chunks(path: str | os.PathLike[str], chunk_size: int = READ_CHUNK_
             yield chunk
 
 
-class FrameStream:
-    """The messages of an opened frame stream: an iterator that is also a context manager.
+class ChunkStream:
+    """The bytes of an opened frame stream, in chunks: an iterator that is also a context manager.
 
     Leaving the ``with`` block (or calling ``close``) releases the file and, for an archive,
     the decryption state, also when iteration stopped early.
     """
 
     def __init__(self, chunks: Iterable[bytes], resources: contextlib.ExitStack):
-        self._messages = iter_messages(chunks)
+        self._chunks = iter(chunks)
         self._resources = resources
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._resources.close()
+
+    def __enter__(self) -> ChunkStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class FrameStream:
+    """The messages of an opened frame stream: an iterator that is also a context manager."""
+
+    def __init__(self, chunks: ChunkStream):
+        self._chunks = chunks
+        self._messages = iter_messages(chunks)
 
     def __iter__(self) -> FrameStream:
         return self
@@ -162,13 +188,48 @@ class FrameStream:
 
     def close(self) -> None:
         self._messages.close()
-        self._resources.close()
+        self._chunks.close()
 
     def __enter__(self) -> FrameStream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def open_chunks(
+    path: str | os.PathLike[str],
+    recovery_key: str | None = None,
+    aci: bytes | str | None = None,
+    forward_secrecy_token: bytes | None = None,
+    *,
+    max_inflated_bytes: int | None = None,
+) -> ChunkStream:
+    """Open a frame stream and return its bytes in chunks; arguments as for ``open_frames``."""
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise UsageError(
+            f"{file_path}: file not found; pass the path of a backup archive or frame stream"
+        )
+    resources = contextlib.ExitStack()
+    if recovery_key is None:
+        if aci is not None or forward_secrecy_token is not None:
+            raise UsageError("an ACI or forward-secrecy token is only used with a recovery key")
+        _check_plain_stream(file_path)
+        return ChunkStream(read_file_chunks(file_path), resources)
+    if aci is None:
+        raise UsageError("a recovery key needs the account's ACI as well; pass --aci UUID")
+    # Imported here so that reading plain frame streams does not load the archive code.
+    from harness import archive, keys
+
+    aci_bytes = keys.parse_aci(aci) if isinstance(aci, str) else aci
+    key = keys.MessageBackupKey.from_recovery_key(
+        recovery_key, aci_bytes, forward_secrecy_token=forward_secrecy_token
+    )
+    options = {} if max_inflated_bytes is None else {"max_inflated_bytes": max_inflated_bytes}
+    with resources:
+        chunks = resources.enter_context(archive.open_archive(file_path, key, **options))
+        return ChunkStream(chunks, resources.pop_all())
 
 
 def open_frames(
@@ -186,30 +247,11 @@ def open_frames(
     the whole file before this returns, then decrypts and inflates as the messages are read.
     ``aci`` is the account's ACI (16 bytes or its UUID text) and is required with a recovery key.
     """
-    file_path = Path(path)
-    if not file_path.is_file():
-        raise UsageError(
-            f"{file_path}: file not found; pass the path of a backup archive or frame stream"
+    return FrameStream(
+        open_chunks(
+            path, recovery_key, aci, forward_secrecy_token, max_inflated_bytes=max_inflated_bytes
         )
-    resources = contextlib.ExitStack()
-    if recovery_key is None:
-        if aci is not None or forward_secrecy_token is not None:
-            raise UsageError("an ACI or forward-secrecy token is only used with a recovery key")
-        _check_plain_stream(file_path)
-        return FrameStream(read_file_chunks(file_path), resources)
-    if aci is None:
-        raise UsageError("a recovery key needs the account's ACI as well; pass --aci UUID")
-    # Imported here so that reading plain frame streams does not load the archive code.
-    from harness import archive, keys
-
-    aci_bytes = keys.parse_aci(aci) if isinstance(aci, str) else aci
-    key = keys.MessageBackupKey.from_recovery_key(
-        recovery_key, aci_bytes, forward_secrecy_token=forward_secrecy_token
     )
-    options = {} if max_inflated_bytes is None else {"max_inflated_bytes": max_inflated_bytes}
-    with resources:
-        chunks = resources.enter_context(archive.open_archive(file_path, key, **options))
-        return FrameStream(chunks, resources.pop_all())
 
 
 def _check_plain_stream(path: Path) -> None:

@@ -509,40 +509,62 @@ def _report_unknown(dispatch: _Dispatch, message: Any, frame_index: int) -> int:
     return count
 
 
+class FrameDecoder:
+    """Decodes messages one at a time and calls the visitors; ``scan`` drives it.
+
+    Holds the only state kept between frames: the number of chat items seen per chat, which
+    gives each chat item its ``item_number``.
+    """
+
+    def __init__(self, visitors: Sequence[ArchiveVisitor]):
+        self.dispatch = _Dispatch(visitors)
+        self.item_counts: dict[int, int] = {}
+
+    def backup_info(self, data: bytes) -> BackupInfoRecord:
+        info = parse_backup_info(data)
+        record = backup_info_record(info)
+        for callback in self.dispatch.backup_info:
+            callback(record)
+        if has_unknown_fields(info, len(data)):
+            _report_unknown(self.dispatch, parse_backup_info(data), 0)
+        return record
+
+    def frame(self, data: bytes, frame_index: int) -> str:
+        """Decode one Frame, call the visitors and return its kind ("chat_item", "empty", ...)."""
+        frame = parse_frame(data, frame_index)
+        kind, record = _decode_frame(frame, frame_index, self.item_counts)
+        # The check drops unknown fields from `frame`, so it runs after decoding.
+        if has_unknown_fields(frame, len(data)):
+            count = _report_unknown(self.dispatch, parse_frame(data, frame_index), frame_index)
+            if kind == "chat_item":
+                record.unknown_field_count = count
+        _dispatch(self.dispatch, kind, record, frame_index)
+        return kind
+
+    def end(self) -> None:
+        for callback in self.dispatch.end:
+            callback()
+
+
 def scan(messages: Iterable[bytes], visitors: Sequence[ArchiveVisitor]) -> None:
     """Decode every message of a frame stream and call the visitors in stream order.
 
     Raises NotABackupError for an empty stream and MalformedFrameError (naming the frame) for
     a message that is not valid protobuf. Calls ``end()`` on every visitor after the last frame.
     """
-    dispatch = _Dispatch(visitors)
+    decoder = FrameDecoder(visitors)
     iterator = iter(messages)
     first = next(iterator, None)
     if first is None:
         raise NotABackupError("the frame stream is empty: no BackupInfo found")
-    info = parse_backup_info(first)
-    record = backup_info_record(info)
-    for callback in dispatch.backup_info:
-        callback(record)
-    if has_unknown_fields(info, len(first)):
-        _report_unknown(dispatch, parse_backup_info(first), 0)
-
-    item_counts: dict[int, int] = {}
+    decoder.backup_info(first)
     frame_index = 0
     for frame_index, data in enumerate(iterator, start=1):
-        frame = parse_frame(data, frame_index)
-        kind, record = _decode_frame(frame, frame_index, item_counts)
-        # The check drops unknown fields from `frame`, so it runs after decoding.
-        if has_unknown_fields(frame, len(data)):
-            count = _report_unknown(dispatch, parse_frame(data, frame_index), frame_index)
-            if kind == "chat_item":
-                record.unknown_field_count = count
-        _dispatch(dispatch, kind, record, frame_index)
+        decoder.frame(data, frame_index)
         if frame_index % PROGRESS_EVERY_FRAMES == 0:
             log.info("read %d frames", frame_index)
     log.info("read %d frames", frame_index)
-    for callback in dispatch.end:
-        callback()
+    decoder.end()
 
 
 def _decode_frame(frame: Any, frame_index: int, item_counts: dict[int, int]) -> tuple[str, Any]:

@@ -84,6 +84,13 @@ class BackupSummary:
         for attachment in record.attachments:
             self.attachments[attachment_tier(attachment)] += 1
 
+    def add_chat_items(self, kind: str, count: int) -> None:
+        """Count ``count`` chat items of ``kind`` with no view-once body, no timer and no
+        attachments, without a record each (the fast path of ``harness.inspection``)."""
+        self.frames += count
+        self.chat_items += count
+        self.chat_items_by_kind[kind] += count
+
     def other_frame(self, frame_index: int, kind: str) -> None:
         self.frames += 1
         self.other_frames[kind] += 1

@@ -208,6 +208,16 @@ class ValidityChecker:
         if record.revisions:
             self._check_revisions(record)
 
+    def item_findings(self, record: ChatItemRecord) -> list[Finding]:
+        """Return the findings ``chat_item`` would add for ``record``, without adding them."""
+        kept = self.findings
+        self.findings = []
+        try:
+            self.chat_item(record)
+            return self.findings
+        finally:
+            self.findings = kept
+
     def _check_item_shape(self, record: ChatItemRecord, chat_recipient: int | None) -> None:
         direction = record.direction
         kind = record.kind
