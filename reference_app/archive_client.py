@@ -23,8 +23,9 @@ harness can prove that it notices. ``ClientOptions.from_defects`` takes these na
 
 * ``account-auth-on-archive-routes``: also send the account ``Authorization`` header on every
   ZK route (breaks channel separation, and the upstream server returns 400).
-* ``account-auth-on-cdn``: also send the account ``Authorization`` header on CDN reads and
-  uploads (ties CDN traffic to the account).
+* ``account-auth-on-cdn``: send the account ``Authorization`` header on CDN requests that
+  carry no CDN token (transit-tier reads), which ties CDN traffic to the account. Requests
+  with a CDN bearer token keep the token, because HTTP allows one ``Authorization`` header.
 * ``fetch-credentials-every-call``: call ``GET /v1/archives/auth`` right before every ZK
   request instead of using the cache (lets the server correlate by timing).
 * ``reuse-presentation``: make one presentation per credential and send it on every request
@@ -352,11 +353,11 @@ class ArchiveClient:
         cdn = json_object(response, route).get("cdn")
         return CopyResult(media_id=request.media_id, status=200, cdn=cdn if isinstance(cdn, int) else None)
 
-    def copy_media_batch(self, requests_: list[CopyMediaRequest]) -> list[CopyResult]:
+    def copy_media_batch(self, copy_requests: list[CopyMediaRequest]) -> list[CopyResult]:
         """``PUT /v1/archives/media/batch`` in groups of at most 1000; one result per request."""
         results: list[CopyResult] = []
-        for start in range(0, len(requests_), MAX_BATCH_ITEMS):
-            group = requests_[start : start + MAX_BATCH_ITEMS]
+        for start in range(0, len(copy_requests), MAX_BATCH_ITEMS):
+            group = copy_requests[start : start + MAX_BATCH_ITEMS]
             results.extend(self._copy_group(group))
         return results
 

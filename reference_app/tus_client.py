@@ -21,6 +21,7 @@ host and port of its own configured CDN URL, so the host inside the form does no
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 TUS_VERSION = "1.0.0"
 PATCH_CONTENT_TYPE = "application/offset+octet-stream"
 DEFAULT_MAX_RESUME_ATTEMPTS = 3
+# Wait before resume n is n times this, so the CDN can notice the dropped connection first.
+DEFAULT_RESUME_BACKOFF_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class TusClient:
         timeouts: Timeouts | None = None,
         session: requests.Session | None = None,
         max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
+        resume_backoff_seconds: float = DEFAULT_RESUME_BACKOFF_SECONDS,
         chunk_size: int | None = None,
     ):
         """``chunk_size`` None sends the rest of the file in one PATCH, as Android does."""
@@ -117,6 +121,7 @@ class TusClient:
         self._timeouts = timeouts or Timeouts()
         self._session = session or new_session()
         self._max_resume_attempts = max_resume_attempts
+        self._resume_backoff_seconds = resume_backoff_seconds
         self._chunk_size = chunk_size
 
     def upload(self, form: UploadForm, data: bytes | Path) -> UploadResult:
@@ -137,6 +142,7 @@ class TusClient:
                         f"upload of {form.key} failed after {failures} attempts: {error}"
                     ) from None
                 log.warning("upload of %s interrupted (%s); resuming, attempt %d", form.key, error, failures + 1)
+                time.sleep(self._resume_backoff_seconds * failures)
         log.info("uploaded %d bytes to cdn %d key %s", source.length, form.cdn, form.key)
         return UploadResult(cdn=form.cdn, key=form.key, location=location, length=source.length)
 

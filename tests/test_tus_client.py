@@ -126,7 +126,7 @@ def _form(key: str = "backup-dir/messageBackup") -> UploadForm:
 
 
 def _client(double: TusDouble, **kwargs) -> TusClient:
-    return TusClient(double.url, timeouts=Timeouts(connect=2, read=5), **kwargs)
+    return TusClient(double.url, timeouts=Timeouts(connect=2, read=5), resume_backoff_seconds=0, **kwargs)
 
 
 def _only(double: TusDouble) -> bytes:
