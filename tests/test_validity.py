@@ -99,9 +99,12 @@ def recipient(recipient_id, kind):
     frame.recipient.id = recipient_id
     if kind == "group":
         frame.recipient.group.master_key = b"\x07" * 32
+        frame.recipient.group.snapshot.title.title = "friends"
     elif kind == "distribution_list":
-        frame.recipient.distribution_list.distribution_id = b"\x00" * 16
-        frame.recipient.distribution_list.distribution_list.name = "friends"
+        item = frame.recipient.distribution_list
+        item.distribution_id = b"\x00" * 16
+        item.distribution_list.name = "friends"
+        item.distribution_list.privacy_mode = item.distribution_list.ALL
     elif kind:
         getattr(frame.recipient, kind).SetInParent()
     return frame
@@ -228,7 +231,7 @@ DEFECTS = [
     ("directionless standard message", item_edit(lambda i: i.directionless.SetInParent()),
      "chat 3, item 1 (frame 5): directionless ChatItem wasn't an update message"),
     ("update with direction",
-     item_edit(lambda i: i.update_message.simple_update.SetInParent()),
+     item_edit(lambda i: setattr(i.update_message.simple_update, "type", 1)),
      "chat 3, item 1 (frame 5): update message wasn't directionless"),
     ("empty item oneof", item_edit(clear("standard_message")),
      "chat 3, item 1 (frame 5): ChatItem.item is a oneof but is empty"),
@@ -376,3 +379,53 @@ def test_findings_are_located_with_rule_ids():
     (finding,) = checker.findings
     assert finding.rule == "validity.chat-item"
     assert finding.location == "chat 9, item 1 (frame 6)"
+
+
+# ---- libsignal agrees --------------------------------------------------------------------------
+
+
+@pytest.mark.oracle
+def test_libsignal_rejects_every_planted_defect(tmp_path):
+    """Each defect above is one libsignal rejects too, with the same rule as its first error."""
+    from harness import oracle
+    from libsignal_bridge import Bridge
+
+    accepted = []
+    with Bridge() as bridge:
+        for name, mutate, expected in DEFECTS:
+            if expected is None:
+                continue
+            path = b.write_stream(tmp_path / "defect.binproto", mutate(b.minimal_backup()))
+            if oracle.validate_frames(path, bridge=bridge).ok:
+                accepted.append(name)
+        rejected_valid = []
+        for name, frame in accepted_variants():
+            path = b.write_stream(tmp_path / "valid.binproto", with_item(frame))
+            if not oracle.validate_frames(path, bridge=bridge).ok:
+                rejected_valid.append(name)
+    assert accepted == []
+    assert rejected_valid == []
+
+
+def accepted_variants():
+    """Streams this checker accepts; libsignal must accept them too."""
+    yield "plain", b.incoming_text()
+    yield "outgoing", b.outgoing_text()
+    for name, change, base in [
+        ("unstarted one day", disappearing(duration=DAY), None),
+        ("started a day after", disappearing(start=T, duration=DAY), None),
+        ("started read", disappearing(start=T - DAY, duration=3 * DAY, read=True), None),
+        ("pending outgoing", disappearing(duration=2 * DAY), outgoing_with("sent", "pending")),
+    ]:
+        frame = base() if base else b.incoming_text()
+        change(frame.chat_item)
+        yield name, frame
+    view_once = b.incoming_text()
+    b.file_pointer(view_once.chat_item.view_once_message.attachment.pointer)
+    yield "view-once with attachment", view_once
+    attachments = b.incoming_text()
+    message = attachments.chat_item.standard_message
+    b.file_pointer(message.attachments.add().pointer, transit=True)
+    b.file_pointer(message.attachments.add().pointer, transit=True, media=True)
+    message.attachments.add().pointer.locator_info.SetInParent()
+    yield "attachments", attachments
