@@ -82,5 +82,9 @@ class CredentialVerificationFailed(AppError):
     """
 
 
+class CorruptMedia(AppError):
+    """A downloaded media tier object failed its MAC or padding check."""
+
+
 class UploadFailed(AppError):
     """A TUS upload could not be completed after its resume attempts."""

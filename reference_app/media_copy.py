@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from harness import keys
+from reference_app.errors import CorruptMedia
 
 THUMBNAIL_SUFFIX = "_thumbnail"
 MEDIA_ID_LENGTH = 15
 MAX_BATCH_ITEMS = 1000
+IV_LENGTH = 16
+MAC_LENGTH = 32
 
 
 def media_name(plaintext_hash: bytes, attachment_key: bytes) -> str:
@@ -133,3 +141,26 @@ class MediaPage:
     backup_dir: str
     media_dir: str
     cursor: str | None
+
+
+def strip_media_tier_layer(stored: bytes, hmac_key: bytes, encryption_key: bytes) -> bytes:
+    """Remove the server's layer from a media tier object and return the transit bytes.
+
+    The layer is IV (16) ‖ AES-256-CBC with PKCS#7 ‖ HMAC-SHA256 over IV and ciphertext
+    (32), keyed with the copy request's ``encryptionKey`` and ``hmacKey``. Upstream's exact
+    MAC coverage is not public; this follows the stub server. A bad MAC or padding raises
+    CorruptMedia.
+    """
+    if len(stored) < IV_LENGTH + 16 + MAC_LENGTH or (len(stored) - IV_LENGTH - MAC_LENGTH) % 16:
+        raise CorruptMedia(f"media tier object of {len(stored)} bytes has an impossible length")
+    body, mac = stored[:-MAC_LENGTH], stored[-MAC_LENGTH:]
+    expected = hmac.new(hmac_key, body, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        raise CorruptMedia("media tier object failed its MAC check: it is corrupt or the keys are wrong")
+    decryptor = Cipher(algorithms.AES(encryption_key), modes.CBC(body[:IV_LENGTH])).decryptor()
+    padded = decryptor.update(body[IV_LENGTH:]) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:
+        raise CorruptMedia("media tier object has invalid padding after decryption") from None

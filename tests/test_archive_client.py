@@ -23,6 +23,7 @@ from reference_app.archive_client import AccountAuth, ArchiveClient, ArchiveKeys
 from reference_app.archive_credentials import JsonFileCredentialStore, MemoryCredentialStore
 from reference_app.errors import (
     ArchiveApiError,
+    CorruptMedia,
     CredentialVerificationFailed,
     Forbidden,
     NotFound,
@@ -30,7 +31,13 @@ from reference_app.errors import (
     ServerUnreachable,
     Unauthorized,
 )
-from reference_app.media_copy import CopyMediaRequest, encode_media_id, media_name, thumbnail_media_name
+from reference_app.media_copy import (
+    CopyMediaRequest,
+    encode_media_id,
+    media_name,
+    strip_media_tier_layer,
+    thumbnail_media_name,
+)
 
 pytestmark = pytest.mark.oracle
 
@@ -483,6 +490,23 @@ def test_media_download_returns_stored_object(stub, paid_client, paid_account):
     info = paid_client.get_backup_info(TYPE_MEDIA)
     path = f"backups/{info.backup_dir}/{info.media_dir}/{encode_media_id(request.media_id)}"
     assert stored == stub.admin.object_bytes(path)
+
+
+def test_media_layer_stripped(paid_client, paid_account):
+    data = os.urandom(1000)
+    upload = paid_client.upload_transit_media(data)
+    request = _copy_request(paid_account, upload, "name")
+    paid_client.copy_media(request)
+    stored = paid_client.download_media(request.media_id)
+
+    assert strip_media_tier_layer(stored, request.hmac_key, request.encryption_key) == data
+    with pytest.raises(CorruptMedia, match="MAC"):
+        strip_media_tier_layer(stored, request.encryption_key, request.encryption_key)
+    tampered = stored[:20] + bytes([stored[20] ^ 1]) + stored[21:]
+    with pytest.raises(CorruptMedia, match="MAC"):
+        strip_media_tier_layer(tampered, request.hmac_key, request.encryption_key)
+    with pytest.raises(CorruptMedia, match="length"):
+        strip_media_tier_layer(stored[:-1], request.hmac_key, request.encryption_key)
 
 
 def test_transit_download(paid_client):
