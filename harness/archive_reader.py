@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK_SIZE = 1 << 20  # a multiple of the AES block size
 OUTPUT_CHUNK_SIZE = 1 << 20  # the most decompressed bytes one yielded chunk holds
+INFLATE_INPUT_SLICE = 1 << 16
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, one member
 AES_BLOCK = 16
 IV_LENGTH = 16
@@ -59,10 +60,10 @@ def _read_region(file: BinaryIO, start: int, length: int, path: object) -> Itera
 def verify_mac(file: BinaryIO, header: ArchiveHeader, key: MessageBackupKey) -> bytes:
     """Check HMAC-SHA256(hmac_key, IV || ciphertext) against the file's last 32 bytes.
 
-    Returns the MAC on success. On a mismatch, raises TruncatedArchiveError when the
-    ciphertext is not a whole number of AES blocks (so the file was cut or extended),
-    UnsupportedVersionError when the file starts with ``SBACKUP`` and an unknown version
-    byte, and MacMismatchError otherwise.
+    Returns the MAC on success. On a mismatch, raises UnsupportedVersionError when the file
+    starts with ``SBACKUP`` and an unknown version byte, TruncatedArchiveError when the
+    ciphertext is not a whole number of AES blocks (so the file was cut or extended), and
+    MacMismatchError otherwise.
     """
     started = time.perf_counter()
     mac = hmac.new(key.hmac_key, digestmod="sha256")
@@ -76,16 +77,16 @@ def verify_mac(file: BinaryIO, header: ArchiveHeader, key: MessageBackupKey) -> 
     )
     if hmac.compare_digest(mac.digest(), expected):
         return expected
+    if header.container_version is not None:
+        raise UnsupportedVersionError(
+            f"{header.path}: unsupported archive container version {header.container_version}: "
+            "the file starts with SBACKUP, but only version 1 is known"
+        )
     if header.ciphertext_length % AES_BLOCK:
         raise TruncatedArchiveError(
             f"{header.path}: truncated archive, extra bytes, or not an archive: the encrypted "
             f"body is {header.ciphertext_length} bytes, not a whole number of 16-byte AES blocks, "
             "and the MAC does not match"
-        )
-    if header.container_version is not None:
-        raise UnsupportedVersionError(
-            f"{header.path}: unsupported archive container version {header.container_version}: "
-            "the file starts with SBACKUP, but only version 1 is known"
         )
     raise MacMismatchError(f"{header.path}: {MAC_MISMATCH}")
 
@@ -160,11 +161,18 @@ class ArchivePlaintext:
         return plaintext[:-pad] if valid else plaintext[:-AES_BLOCK]
 
     def _inflate(self, inflater: zlib._Decompress, data: bytes) -> Iterator[bytes]:
+        # zlib copies the unconsumed input on every bounded call, so small input slices keep
+        # that copying small when the data expands a lot.
+        view = memoryview(data)
+        for start in range(0, len(data), INFLATE_INPUT_SLICE):
+            yield from self._inflate_slice(inflater, view[start : start + INFLATE_INPUT_SLICE])
+
+    def _inflate_slice(self, inflater: zlib._Decompress, data: memoryview) -> Iterator[bytes]:
         if inflater.eof:
-            self._count_padding(data)
+            self._count_padding(bytes(data))
             return
         self._fed_bytes += len(data)
-        pending = data
+        pending: bytes | memoryview = data
         while True:
             try:
                 out = inflater.decompress(pending, OUTPUT_CHUNK_SIZE)
