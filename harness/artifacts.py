@@ -1,7 +1,9 @@
 """Per-test artifact folders: recorded traffic, archive summaries, app log excerpts, diffs.
 
 Files are written as the test goes, so a test that fails halfway still leaves what it had.
-Nothing here may receive a recovery key or a derived key: callers pass redacted data.
+Every write replaces the registered secrets (``register_secret``: recovery keys the suite
+created) in all their encoded forms, so a leak that a test catches does not leak again
+through the report.
 """
 
 from __future__ import annotations
@@ -13,6 +15,25 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+REDACTED = b"[redacted secret]"
+# Encoded forms of every registered secret, longest first so that no form is cut in half.
+_SECRET_FORMS: list[bytes] = []
+
+
+def register_secret(value: str | bytes) -> None:
+    """Redact ``value`` (in every encoding ``harness.canaries.encodings`` lists) from artifacts."""
+    from harness.canaries import encodings
+
+    forms = set(_SECRET_FORMS)
+    forms.update(form for form in encodings(value).values() if form)
+    _SECRET_FORMS[:] = sorted(forms, key=len, reverse=True)
+
+
+def redact(data: bytes) -> bytes:
+    for form in _SECRET_FORMS:
+        data = data.replace(form, REDACTED)
+    return data
 
 
 class ArtifactFolder:
@@ -29,18 +50,14 @@ class ArtifactFolder:
         return self.path / name
 
     def save_text(self, name: str, text: str) -> Path:
-        path = self.file(name)
-        path.write_text(text, encoding="utf-8")
-        return path
+        return self.save_bytes(name, text.encode("utf-8"))
 
     def save_json(self, name: str, data: Any) -> Path:
-        path = self.file(name)
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        return path
+        return self.save_text(name, json.dumps(data, indent=2, default=str) + "\n")
 
     def save_bytes(self, name: str, data: bytes) -> Path:
         path = self.file(name)
-        path.write_bytes(data)
+        path.write_bytes(redact(data))
         return path
 
     def files(self) -> list[Path]:

@@ -8,17 +8,20 @@ Options (group "backup-harness" in ``pytest --help``):
 
 * ``--target reference|android``, ``--serial``, ``--adb-server``, ``--apk``, ``--profile``;
 * ``--policy android|ios`` (the exclusion boundary checked), ``--defect NAME`` (reference
-  app only, repeatable), ``--scenario FILE``;
+  app only, repeatable), ``--scenario FILE``, ``--corpus DIR``;
 * ``--stub-admin-url URL`` to use a running stub server instead of starting one;
 * ``--harness-report DIR`` and ``--run-id ID`` for the summary and artifacts.
 
-Fixtures: ``stub``, ``target``, ``recovery_key``, ``recorder``, ``clock`` (module scope, so
-one prepared app serves the small tests of one property), and ``artifacts`` (per test).
+Fixtures: ``stub``, ``target``, ``account``, ``recovery_key``, ``recorder``, ``clock``
+(module scope, so one prepared app serves the small tests of one property), and
+``artifacts`` (per test). A test that uses ``stub`` or ``target`` gets its recorded traffic
+and app log excerpt saved into its artifact folder automatically.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_KEY = pytest.StashKey["RunSummary"]()
 ARTIFACTS_KEY = pytest.StashKey["ArtifactFolder"]()
+TEMP_ARTIFACTS_KEY = pytest.StashKey[Path]()
 
 TARGETS = ("reference", "android")
 
@@ -70,6 +74,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="planted defect to switch on in the reference app (repeatable)",
     )
     group.addoption("--scenario", metavar="FILE", help="scenario file that replaces the suite's own")
+    group.addoption(
+        "--corpus",
+        metavar="DIR",
+        help="add the round trip of every .binproto frame stream in DIR to the suite",
+    )
     group.addoption(
         "--stub-admin-url",
         metavar="URL",
@@ -184,19 +193,45 @@ def _relative_to(path: Path, base: Path) -> str:
 # Artifacts --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> "ArtifactFolder":
-    """A folder for this test's artifacts, attached to the allure result after the test body."""
+def artifact_folder(item: pytest.Item) -> "ArtifactFolder":
+    """Return the artifact folder of a test, creating its object on first use."""
     from harness.artifacts import ArtifactFolder
 
-    summary = request.config.stash.get(SUMMARY_KEY, None)
+    folder = item.stash.get(ARTIFACTS_KEY, None)
+    if folder is not None:
+        return folder
+    summary = item.config.stash.get(SUMMARY_KEY, None)
     if summary is not None:
-        root = summary.report_dir / ARTIFACTS_DIR / artifact_folder_name(request.node.nodeid)
+        root = summary.report_dir / ARTIFACTS_DIR / artifact_folder_name(item.nodeid)
     else:
-        root = tmp_path / ARTIFACTS_DIR
+        if TEMP_ARTIFACTS_KEY not in item.config.stash:
+            item.config.stash[TEMP_ARTIFACTS_KEY] = Path(tempfile.mkdtemp(prefix="harness-artifacts-"))
+        root = item.config.stash[TEMP_ARTIFACTS_KEY] / artifact_folder_name(item.nodeid)
     folder = ArtifactFolder(root)
-    request.node.stash[ARTIFACTS_KEY] = folder
+    item.stash[ARTIFACTS_KEY] = folder
     return folder
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> "ArtifactFolder":
+    """A folder for this test's artifacts, attached to the allure result after the test body."""
+    return artifact_folder(request.node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Save the recorded traffic and the app log of a device test into its artifact folder."""
+    funcargs = getattr(item, "funcargs", {})
+    stub, target = funcargs.get("stub"), funcargs.get("target")
+    if stub is None and target is None:
+        return (yield)
+    from harness.device_session import capture_test_artifacts, start_capture
+
+    start = start_capture(stub, target, item.name)
+    try:
+        return (yield)
+    finally:
+        capture_test_artifacts(artifact_folder(item), stub, target, start)
 
 
 # Device fixtures ------------------------------------------------------------------------
@@ -229,11 +264,26 @@ def stub(stub_server):
 
 @pytest.fixture(scope="module")
 def target(harness_settings: "SuiteSettings", stub, tmp_path_factory: pytest.TempPathFactory):
-    """A fresh target for this module: installed, started, pointed at the stub, registered."""
+    """A fresh target for this module: installed, started, clock set, pointed at the stub."""
     from harness.device_session import open_target
 
     with open_target(harness_settings, stub, tmp_path_factory.mktemp("target")) as device:
         yield device
+
+
+def module_tier(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("tier")
+    return marker.args[0] if marker else "free"
+
+
+@pytest.fixture(scope="module")
+def account(request: pytest.FixtureRequest, stub, target):
+    """A fresh account registered at the stub and on the target (paid with ``tier("paid")``)."""
+    from harness.device_session import new_account
+
+    created = new_account(stub, module_tier(request))
+    target.register_account(created)
+    return created
 
 
 @pytest.fixture(scope="module")
@@ -245,16 +295,19 @@ def clock(stub, target):
 
 
 @pytest.fixture(scope="module")
-def recorder(stub):
+def recorder(request: pytest.FixtureRequest, stub):
     """The stub's recorded requests since the module began."""
     from harness.device_session import Recorder
 
-    return Recorder(stub)
+    return Recorder(stub, request.node.name)
 
 
 @pytest.fixture(scope="module")
-def recovery_key(request: pytest.FixtureRequest, target) -> str:
-    """Enable backups on the target (tier from the module's ``tier`` marker, free by default)."""
-    marker = request.node.get_closest_marker("tier")
-    tier = marker.args[0] if marker else "free"
-    return target.enable_backups(tier)
+def recovery_key(request: pytest.FixtureRequest, target, account) -> str:
+    """Backups enabled on the target (tier from the module's ``tier`` marker, free by default):
+    the recovery key as the app displays it. It is redacted from every artifact."""
+    from harness.artifacts import register_secret
+
+    key = target.enable_backups(module_tier(request))
+    register_secret(key)
+    return key

@@ -98,3 +98,17 @@ def test_format_table_totals(tmp_path):
 
 def test_format_table_empty():
     assert format_table([]).splitlines()[-1].split() == ["total", "0", "0", "0", "0", "0"]
+
+
+def test_artifacts_redact_registered_secret(tmp_path):
+    from harness.artifacts import ArtifactFolder, register_secret
+    from harness.keys import display_recovery_key, generate_recovery_key
+
+    key = generate_recovery_key()
+    register_secret(key)
+    folder = ArtifactFolder(tmp_path / "artifacts")
+    path = folder.save_json("traffic.json", {"header": key, "shown": display_recovery_key(key)})
+    text = path.read_text()
+    assert key not in text
+    assert display_recovery_key(key) not in text
+    assert text.count("[redacted secret]") == 2
