@@ -5,7 +5,7 @@ length as an unsigned protobuf varint (at most 10 bytes, value below 2**32). Mes
 BackupInfo, every later message a Frame. There is no count and no terminator.
 
 ``iter_messages`` reads any iterable of byte chunks (a file read in blocks, the decompressed
-output of ``harness.archive.open_archive``) and yields each message as ``bytes``; a message may
+output of ``harness.archive.open_archive``) and yields each message as ``bytes``. A message may
 span any number of chunks. ``open_frames`` opens a plain ``.binproto`` frame stream or an
 encrypted archive and returns the same kind of iterator.
 """

@@ -33,7 +33,7 @@ from harness.errors import NotABackupError, TruncatedArchiveError
 from harness.frames import decode_length, open_chunks
 from harness.model import ChatItemRecord
 from harness.reader import PROGRESS_EVERY_FRAMES, FrameDecoder
-from harness.schema.views import ColumnBatch, CountBatch, KeyBatch
+from harness.schema.views import ColumnBatch, KeyBatch
 from harness.summary import BackupSummary
 from harness.validity import MAX_TIMESTAMP_MS, Purpose, ValidityChecker
 
@@ -298,7 +298,9 @@ def _chat_item_run(buffer: bytes, position: int, end: int) -> tuple[int, list[by
             length = (length & 0x7F) | (high << 7)
             start = position + 2
         stop = start + length
-        if not length or stop > end or buffer[start] != CHAT_ITEM_TAG:
+        # An empty frame read here as a chat item only fails the batch check, which then
+        # decodes it alone; its boundary is still right.
+        if stop > end or buffer[start] != CHAT_ITEM_TAG:
             break
         append(buffer[start:stop])
         position = stop
@@ -315,19 +317,18 @@ def _plain_text_columns(frames: list[bytes]) -> tuple[Sequence[int], Sequence[in
     count = len(frames)
     try:
         keys = KeyBatch.FromString(blob)
-        counts = CountBatch.FromString(blob).chat_item
         columns = ColumnBatch.FromString(blob)
     except DecodeError:
         return None  # the frame-by-frame path names the invalid frame
-    # One chat item per frame and no identifying field repeated inside an item: the counts and
-    # columns below then hold exactly one entry per item, in frame order.
+    # One chat item per frame and no identifying field repeated inside an item: a column with
+    # one entry per frame then has exactly one entry from each item, in frame order. So every
+    # item has a chat, an author, incoming details with a receive date and a non-empty body.
     if len(keys.chat_item) != count or keys.ByteSize() != len(blob):
         return None
-    if len(counts.incoming) != count or len(counts.standard_message.text) != count:
-        return None
     item = columns.chat_item
-    if len(item.chat_id) != count or len(item.author_id) != count:
-        return None
+    for column in (item.chat_id, item.author_id, item.incoming.date_received, item.standard_message.text.body):
+        if len(column) != count:
+            return None
     if not _columns_are_plain_text(columns):
         return None
     return item.chat_id, item.author_id

@@ -8,9 +8,9 @@ chat, so memory stays flat however many chat items the archive holds.
 Presence is kept where the format gives it meaning: ``expire_start_ms`` and ``expires_in_ms``
 are None when the field is absent and 0 when it is present with value 0.
 
-Unknown fields are reported to ``unknown_field(frame_index, path, tag)`` with a dotted path of
-schema field names from the Frame down (``chat_item.standard_message.text``; empty for a field
-directly in the BackupInfo or Frame). Sub-messages the schema keeps opaque (group changes, chat
+Unknown fields are reported to ``unknown_field(frame_index, path, tag)``. The path is a dotted
+list of schema field names from the Frame down, such as ``chat_item.standard_message.text``, and
+is empty for a field directly in the BackupInfo or Frame. Sub-messages the schema keeps opaque (group changes, chat
 styles, call updates and a few others, see ``harness.schema.definition``) are not looked into.
 """
 
@@ -121,7 +121,7 @@ def message_attachment_record(attachment: Any, role: str) -> AttachmentRecord:
 
 
 class _ItemDetails:
-    """What the body of one chat item adds to its record, gathered by member-specific code."""
+    """Fields that the body of one chat item adds to its record, gathered per body kind."""
 
     __slots__ = (
         "text", "has_text", "body_range_count", "attachments", "timestamps", "recipients",

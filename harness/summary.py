@@ -1,4 +1,4 @@
-"""``BackupSummary``: a visitor that counts what an archive holds, for ``inspect`` and reports."""
+"""``BackupSummary``: a visitor that counts what an archive contains, for ``inspect`` and reports."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "inspect",
         help="summarise an archive or plain frame stream and check libsignal's validity rules",
-        description="Decode a backup and print what it holds (frames, chats, chat items by kind, "
+        description="Decode a backup and print what it contains (frames, chats, chat items by kind, "
         "view-once and disappearing items, attachments by tier) and every libsignal validity "
         "finding. Without a recovery key FILE is read as a plain frame stream (.binproto); with "
         "one it is decrypted as an archive, which also needs --aci (and "

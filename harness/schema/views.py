@@ -4,14 +4,14 @@ A batch is the concatenation of whole Frame messages that each start with the ch
 parsed as one protobuf message in C:
 
 * ``KeyBatch`` lists the chat items with only the fields that identify them (chat, author,
-  direction, body kind, text). Its re-encoded size equals the batch size only when no item
-  repeats one of those fields, which makes the counts of the other views per-item facts.
-* ``CountBatch`` and ``ColumnBatch`` declare field 4 as a singular message, so protobuf merges
-  every chat item of the batch into one and each repeated field collects the values of all
-  items (a column). ``CountBatch`` counts incoming details and texts. In ``ColumnBatch`` empty
-  columns prove that no item has an expiry timer, revisions, attachments, quotes, body ranges
-  and so on, and unknown fields anywhere in the batch end up in the unknown-field sets of the
-  few merged messages.
+  direction, body kind, date received, text body). Its re-encoded size equals the batch size
+  only when no item repeats one of those fields, so a column below with one entry per item
+  then has exactly one entry from each item.
+* ``ColumnBatch`` declares field 4 as a singular message, so protobuf merges every chat item of
+  the batch into one and each repeated field collects the values of all items (a column).
+  Empty columns prove that no item has an expiry timer, revisions, attachments, quotes, body
+  ranges and so on, and unknown fields anywhere in the batch end up in the unknown-field sets
+  of the few merged messages.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ message KeyBatch
 message KeyItem
   1 chat_id uint64
   2 author_id uint64
-  8 incoming opaque oneof direction
+  8 incoming KeyIncoming oneof direction
   9 outgoing opaque oneof direction
   10 directionless opaque oneof direction
   11 standard_message KeyStandard oneof item
@@ -42,18 +42,14 @@ message KeyItem
   20 poll opaque oneof item
   22 admin_deleted_message opaque oneof item
 
+message KeyIncoming
+  1 date_received uint64
+
 message KeyStandard
-  2 text opaque
+  2 text KeyText
 
-message CountBatch
-  4 chat_item CountItem
-
-message CountItem
-  8 incoming repeated opaque
-  11 standard_message CountStandard
-
-message CountStandard
-  2 text repeated opaque
+message KeyText
+  1 body bytes
 
 message ColumnBatch
   4 chat_item ColumnItem
@@ -103,5 +99,4 @@ message ColumnText
 
 _CLASSES = build_message_classes(PACKAGE, SCHEMA)
 KeyBatch = _CLASSES["KeyBatch"]
-CountBatch = _CLASSES["CountBatch"]
 ColumnBatch = _CLASSES["ColumnBatch"]
