@@ -118,6 +118,7 @@ class App:
     def close(self) -> None:
         self.scheduler.stop()
         self.jobs.stop()
+        self.backups.close_client()
         self.store.close()
 
     def replace_store(self, new_file: Path) -> None:

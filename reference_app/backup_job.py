@@ -15,6 +15,7 @@ import logging
 import os
 import base64
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,9 @@ class BackupService:
     def __init__(self, app: App):
         self.app = app
         self.cache = app.data_dir / "cache"
+        self._client: ArchiveClient | None = None
+        self._client_identity: tuple[Any, ...] | None = None
+        self._client_lock = threading.Lock()
 
     # --- clients --------------------------------------------------------------------------
 
@@ -110,11 +114,25 @@ class BackupService:
         )
 
     def client(self) -> ArchiveClient:
+        """Return the app's archive client, one for as long as the keys and server stay the same."""
         recovery_key = self.app.keystore.recovery_key
         media_root_key = self.app.keystore.media_root_key
         if not recovery_key or not media_root_key:
             raise BackupFailure("disabled", "backups are not enabled; turn them on first")
-        return self.make_client(recovery_key, media_root_key)
+        account = self.account_auth()
+        identity = (recovery_key, media_root_key, self.server(), account.aci, account.device_id, account.password)
+        with self._client_lock:
+            if self._client is None or self._client_identity != identity:
+                self.close_client()
+                self._client = self.make_client(recovery_key, media_root_key)
+                self._client_identity = identity
+            return self._client
+
+    def close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+        self._client_identity = None
 
     # --- settings actions -----------------------------------------------------------------
 
@@ -159,7 +177,6 @@ class BackupService:
             with self.app.settings.lock:
                 backups.initialized = False
                 self.app.settings.save()
-            client.close()
             raise
         with self.app.settings.lock:
             backups.initialized = True
@@ -179,15 +196,18 @@ class BackupService:
     def disable(self) -> None:
         """Turn backups off and delete the remote backup (messages and media)."""
         backups = self.app.settings.value.backups
-        if backups.enabled and backups.initialized:
-            client = self.client()
+        if backups.enabled and self.app.keystore.recovery_key:
             try:
-                client.delete_backup(TYPE_MESSAGES)
-                client.delete_backup(TYPE_MEDIA)
-            except AppError as error:
+                client = self.ensure_initialized()
+            except (AppError, BackupFailure) as error:
                 log.warning("deleting the remote backup failed: %s", error)
-            finally:
-                client.close()
+            else:
+                try:
+                    client.delete_backup(TYPE_MESSAGES)
+                    client.delete_backup(TYPE_MEDIA)
+                    log.info("remote backup deleted")
+                except AppError as error:
+                    log.warning("deleting the remote backup failed: %s", error)
         with self.app.settings.lock:
             backups.enabled = False
             backups.initialized = False
@@ -225,13 +245,10 @@ class BackupService:
         if settings.restore_pending or self.app.restoring:
             raise BackupFailure("restore-pending", "a restore is pending or running; backups wait until it ends")
         client = self.ensure_initialized()
-        try:
-            archive = self._export_or_reuse()
-            client.upload_backup(archive.path)
-            self._after_upload(client, archive)
-            return archive
-        finally:
-            client.close()
+        archive = self._export_or_reuse()
+        client.upload_backup(archive.path)
+        self._after_upload(client, archive)
+        return archive
 
     def _succeeded(self, archive: ExportedArchive) -> dict[str, Any]:
         settings = self.app.settings
@@ -387,8 +404,6 @@ class BackupService:
         except AppError as error:
             log.warning("refresh failed: %s", error)
             return {"ok": False, "error": str(error)}
-        finally:
-            client.close()
         log.info("refresh sent credential=messages status=204")
         if paid:
             log.info("refresh sent credential=media status=204")

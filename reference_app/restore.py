@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
+
+import requests
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +143,9 @@ class RestoreService:
             raise RestoreFailure("network", str(error)) from None
         except AppError as error:
             raise RestoreFailure("network", f"downloading the backup failed: {error}") from None
+        except requests.RequestException as error:
+            # A connection cut while the body streams is not mapped by the client.
+            raise RestoreFailure("network", f"the backup download was interrupted: {error}") from None
         finally:
             client.close()
 
@@ -192,9 +197,12 @@ class RestoreService:
         return result
 
     def _import_in_place(self, message_key: keys.MessageBackupKey, archive_path: Path) -> ImportResult:
-        """Defect: write every frame straight into the live store, committing as it goes."""
+        """Defect: empty the live store, then write every frame straight into it, committing
+        each one, so an error halfway leaves half a restore behind."""
         with self.app.store.lock:
             db = self.app.store.connection()
+            for table in ("meta", "recipients", "group_members", "chats", "chat_items", "attachments", "reactions", "other_frames"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             importer = Importer(db)
             messages = iter_messages(self._chunks(message_key, archive_path))
             first = next(messages, None)
@@ -249,18 +257,15 @@ class RestoreService:
             log.warning("media restore skipped: %s", failure)
             return
         restored = unavailable = 0
-        try:
-            for row in rows:
-                data = self._download_attachment(client, row)
-                if data is None:
-                    unavailable += 1
-                    continue
-                name = app.files.write(data)
-                with app.store.transaction() as db:
-                    db.execute("UPDATE attachments SET local_file = ? WHERE id = ?", (name, row["id"]))
-                restored += 1
-        finally:
-            client.close()
+        for row in rows:
+            data = self._download_attachment(client, row)
+            if data is None:
+                unavailable += 1
+                continue
+            name = app.files.write(data)
+            with app.store.transaction() as db:
+                db.execute("UPDATE attachments SET local_file = ? WHERE id = ?", (name, row["id"]))
+            restored += 1
         log.info("media restored count=%d unavailable=%d", restored, unavailable)
 
     def _download_attachment(self, client: ArchiveClient, row: Any) -> bytes | None:

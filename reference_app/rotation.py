@@ -41,8 +41,6 @@ def regenerate_recovery_key(app: App) -> str:
             permitted, retry_after = client.get_backup_id_limits()
         except AppError as error:
             raise RotationRefused(f"cannot check whether a new key is allowed now: {error}") from None
-        finally:
-            client.close()
         if not permitted:
             raise RotationRefused(f"the server allows a new recovery key again in {retry_after} s; try later")
     new_key = keys.generate_recovery_key()
@@ -60,11 +58,10 @@ def _commit(app: App, recovery_key: str, media_root_key: bytes) -> None:
         settings.value.backups.initialized = False
         settings.save()
     try:
-        client = app.backups.client()
-        client.clear_credentials()
-        client.close()
+        app.backups.client().clear_credentials()
     except BackupFailure:
         pass
+    app.backups.close_client()
     app.keystore.store(recovery_key=recovery_key, media_root_key=media_root_key)
     with app.store.transaction() as db:
         db.execute("UPDATE attachments SET media_tier_cdn_number = NULL")
