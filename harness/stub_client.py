@@ -1,8 +1,8 @@
 """Client of the stub server's admin API (``/__harness/``, loopback only).
 
-Every method maps to one admin route documented in server_stub/ADMIN_API.md. Failures to
-reach the admin API, or answers other than the expected status, raise StubServerError (an
-infrastructure error: it says nothing about the app under test).
+Every method maps to one admin route documented in server_stub/ADMIN_API.md. A failure to
+reach the admin API, or a response with an unexpected status, raises StubServerError. That is
+an infrastructure error, so it says nothing about the app under test.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class StubAdmin:
         try:
             response = self._session.request(method, url, **kwargs)
         except requests.RequestException as error:
-            raise StubServerError(f"stub admin API at {self.admin_url} did not answer {method} {path}: {error}") from None
+            raise StubServerError(f"stub admin API at {self.admin_url} did not respond to {method} {path}: {error}") from None
         if response.status_code not in expected:
             try:
                 message = response.json().get("message", response.text)

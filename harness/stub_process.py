@@ -1,7 +1,7 @@
 """Start and stop the stub server as a child process.
 
 Contract: ``StubProcess.start()`` returns once the server has printed its URLs and the admin
-API answers /health; ``stop()`` sends SIGTERM, waits, then SIGKILLs, and removes the data
+API responds to /health; ``stop()`` sends SIGTERM, waits, then SIGKILLs, and removes the data
 directory only if ``start`` created it. ``kill()`` sends SIGKILL at once (the durability
 tests use it) and keeps the data directory for a restart. The server's log goes to
 ``<data>/stub.log``.
@@ -73,7 +73,7 @@ class StubProcess:
     ) -> StubProcess:
         """Start ``python -m server_stub --json`` and wait until it is healthy.
 
-        ``config`` holds StubConfig overrides; they are written to ``<data>/stub-config.json``.
+        ``config`` contains StubConfig overrides; they are written to ``<data>/stub-config.json``.
         """
         owns = data_dir is None
         directory = Path(tempfile.mkdtemp(prefix="stub-data-")) if owns else Path(data_dir)  # type: ignore[arg-type]

@@ -3,11 +3,13 @@
 Account auth: ``Authorization: Basic base64("<aci>.<device_id>:<password>")``, or
 ``"<aci>:<password>"`` for device 1; devices are registered through the admin API.
 
-Zero-knowledge auth, in upstream's order: a request that also carries ``Authorization`` is
-400; a missing or non-base64 header is 400; a presentation that does not parse is 400; a
-presentation whose proof or redemption window fails is 401; a backup id with no bound public
-key, or a signature that does not verify against it, is 401. Each route then checks the level
-(too low: 403) and the credential type (wrong: 401).
+Zero-knowledge auth checks, in upstream's order:
+1. a request that also carries ``Authorization``: 400;
+2. a missing or non-base64 header: 400;
+3. a presentation that does not parse: 400;
+4. a presentation whose proof or redemption window fails: 401;
+5. a backup id with no bound public key, or a signature that does not verify against it: 401.
+Each route then checks the level (too low: 403) and the credential type (wrong: 401).
 """
 
 from __future__ import annotations

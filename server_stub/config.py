@@ -78,7 +78,7 @@ class StubConfig:
     cdn_token_max_age_seconds: int = 7 * DAY
     tus_upload_expiry_seconds: int = 7 * DAY
     # Level of accounts registered without one; upstream gives FREE unless the account is in
-    # the `backupMedia` experiment or holds a paid voucher.
+    # the `backupMedia` experiment or has a paid voucher.
     default_backup_level: int = LEVEL_FREE
     # Source CDN numbers the transit-to-media copy accepts (the stub's CDN serves as cdn 3).
     copy_source_cdns: tuple[int, ...] = (3,)

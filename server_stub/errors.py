@@ -23,7 +23,7 @@ BAD_REQUEST_TYPES = {"json_invalid", "json_type", "base64_decode", "model_attrib
 
 
 class StubError(Exception):
-    """A request is answered with ``status`` and an upstream-style JSON error body."""
+    """An error response: ``status`` with an upstream-style JSON error body."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)

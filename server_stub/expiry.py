@@ -1,9 +1,9 @@
 """The expiration worker: deletes what was not refreshed in time, by the stub clock.
 
-For each backup record, like upstream's RemoveExpiredBackupsCommand: a record whose refresh
-time is older than ``backup_grace_days`` loses everything (objects and record); else a record
-whose media refresh time is older than ``media_grace_days`` loses its media (new media
-directory, usage zeroed, media refresh time cleared). Records that never had a media refresh
+Each backup record is checked as upstream's RemoveExpiredBackupsCommand does. A record whose
+refresh time is older than ``backup_grace_days`` loses everything (objects and record).
+Otherwise, a record whose media refresh time is older than ``media_grace_days`` loses its
+media: it gets a new media directory, zero usage and no media refresh time. Records that never had a media refresh
 (free-level only) are never media-expired. In addition the stub deletes transit attachments
 older than ``free_tier_media_days`` and unfinished uploads past their expiry.
 """

@@ -6,8 +6,8 @@ matches ``/``). It fires on matching requests after ``skip`` of them have passed
 ``random.Random(seed)``, so a run with the same requests fires the same way.
 
 Actions:
-  status          answer ``status`` with an upstream-style JSON error instead of the route
-  rate_limit      answer 429 with ``Retry-After: retry_after``
+  status          respond with ``status`` and an upstream-style JSON error instead of the route
+  rate_limit      respond with 429 and ``Retry-After: retry_after``
   delay           wait ``delay_ms`` and then go on (combines with one other action)
   drop            reset the connection before any response
   truncate        send the response head and ``after_bytes`` of the body (default: half),

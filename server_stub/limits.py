@@ -1,8 +1,8 @@
 """Size limit for request bodies outside TUS uploads.
 
 Archive API bodies are small JSON documents, so the middleware reads them whole, up to
-``max_json_body_bytes``, before the route sees them; a larger body is answered 413 without
-reading the rest. TUS create and append routes stream and are limited by the upload length
+``max_json_body_bytes``, before the route runs. A larger body gets 413 without the rest being
+read. TUS create and append routes stream and are limited by the upload length
 and the token's ``maxLen`` instead.
 """
 

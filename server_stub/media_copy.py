@@ -5,9 +5,9 @@ bytes || HMAC-SHA256 over IV and ciphertext, keyed with the client's ``encryptio
 ``hmacKey``. Upstream does this inside a storage manager that is not public, so the MAC
 coverage is an assumption. The copy streams in 1 MiB chunks.
 
-Quota (upstream's getCopyQuota): items are walked in request order and the longest prefix
-whose destination sizes fit in what is left of ``media_quota_bytes`` is copied; every later
-item is refused with 413, even one small enough to fit.
+Quota (upstream's getCopyQuota): items are walked in request order, and the longest prefix
+whose destination sizes fit in what is left of ``media_quota_bytes`` is copied. Every later
+item is rejected with 413, even one small enough to fit.
 """
 
 from __future__ import annotations

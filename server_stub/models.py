@@ -1,8 +1,8 @@
 """JSON bodies of the archive API, with upstream's field names and validation outcomes.
 
-Byte fields are standard padded base64 (invalid base64: 400, as Jackson reports it);
-``mediaId`` is URL-safe base64 of exactly 15 bytes; a missing field or a broken constraint
-is 422. Integers are strict, so a string where a number belongs is 400.
+Byte fields are standard padded base64, and invalid base64 is 400, as Jackson reports it.
+``mediaId`` is URL-safe base64 of exactly 15 bytes. A missing field or a broken constraint is
+422. Integers are strict, so a string where a number belongs is 400.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Object names are logical paths such as ``backups/<backupDir>/messageBackup``,
 ``backups/<backupDir>/<mediaDir>/<mediaId>`` and ``attachments/<key>``. Every segment must be
-1 to 128 characters of the URL-safe base64 alphabet, so ``..``, ``%2e%2e`` (decoded by the
-router before it gets here), absolute paths, empty segments and NUL bytes are rejected before
-any file is opened, and the resolved path is checked to lie under the objects root.
+1 to 128 characters of the URL-safe base64 alphabet. So ``..``, ``%2e%2e`` (which the router
+decodes first), absolute paths, empty segments and NUL bytes are rejected before any file is
+opened. The resolved path is also checked to lie under the objects root.
 
 A new object is written to ``<data>/tmp`` first, fsynced, then renamed over the old one and
 the directory fsynced. A reader or a crash therefore sees either the whole old object or the
@@ -93,8 +93,10 @@ class ObjectStore:
 
     @contextmanager
     def writer(self, logical: str) -> Iterator[BinaryIO]:
-        """Yield a file to write a new version of ``logical`` into; on normal exit it replaces
-        the object atomically, on an exception it is discarded and the old object stays."""
+        """Yield a file for a new version of ``logical``.
+
+        On normal exit the file replaces the object atomically. On an exception it is
+        discarded, and the old object stays."""
         target = self.resolve(logical)
         temp = self.new_temp_path()
         try:

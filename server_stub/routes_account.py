@@ -76,9 +76,9 @@ def set_backup_id(
 
     Auth: account, primary device only (a linked device gets 403). Either field may be
     omitted or null to keep the stored value; both missing is 400, and so is a request that
-    does not parse. Changing the messages request takes a `setBackupId` permit; changing the
-    media request while a paid voucher is active also takes a `setPaidMediaBackupId` permit
-    (429 with Retry-After when none is left). Storing the same values again is a no-op.
+    does not parse. Changing the messages request takes a `setBackupId` permit. Changing the
+    media request while a paid voucher is active also takes a `setPaidMediaBackupId` permit.
+    Without a permit the status is 429 with Retry-After. Storing the same values again is a no-op.
     Records: plane "account". Faults: all actions.
     """
     state = stub_state(request)
@@ -198,8 +198,8 @@ def get_credentials(
     """Issue one backup credential per UTC day and type for the committed requests.
 
     Auth: account. The range must be day-aligned, start no earlier than yesterday, end no
-    later than today + 8 days and span at most 7 days (at most 8 credentials per type); else
-    400. 404 when the account lacks either request. Each day's level is the voucher's while
+    later than today + 8 days and span at most 7 days, else 400. So at most 8 credentials per
+    type are issued. 404 when the account lacks either request. Each day's level is the voucher's while
     the voucher covers that day, else the account's level (both types get the same level).
     An expired voucher is removed here. Records: plane "account". Faults: all actions.
     """

@@ -102,8 +102,8 @@ def refresh_backup(request: Request, user: BackupUser = Depends(zk_user)) -> Res
 def delete_backup(request: Request, user: BackupUser = Depends(zk_user)) -> Response:
     """Delete the whole backup of this backup id: record, public key and every stored object.
 
-    Auth: zero-knowledge, level free or higher, any type. The stub deletes at once, where
-    upstream swaps directories and lets the expiration worker remove the objects; afterwards
+    Auth: zero-knowledge, level free or higher, any type. The stub deletes at once, whereas
+    upstream swaps directories and lets the expiration worker remove the objects. Afterwards
     the client must bind a public key again. Records: plane "archive". Faults: all actions.
     """
     state = stub_state(request)

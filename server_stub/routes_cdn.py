@@ -10,6 +10,7 @@ All CDN routes are recorded with plane "cdn".
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
@@ -35,6 +36,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-defer-length,creation-with-upload,expiration"
 PATCH_CONTENT_TYPES = ("application/offset+octet-stream", "application/octet-stream")
 CHECKSUM_HEADER = "X-Signal-Checksum-Sha256"
+APPEND_LOCK_WAIT_SECONDS = 5.0
 
 
 def _tus_headers(**extra: Any) -> dict[str, str]:
@@ -198,14 +200,16 @@ async def tus_head(bucket: str, key: str, request: Request) -> Response:
 async def tus_patch(bucket: str, key: str, request: Request) -> Response:
     """Append the body at `Upload-Offset` (TUS PATCH); the body streams to disk.
 
-    Auth: the upload's token (sub = key). A missing or invalid Upload-Offset is 400, an offset
-    that is not the current one (or an append already running for the key) is 409, an
-    Upload-Length that differs from the declared one is 400, a body past the length or the
-    token's maxLen is 413, a content type other than application/offset+octet-stream or
-    application/octet-stream is 415. When the last byte arrives the upload is checked and
-    renamed over the object atomically; the previous object stays intact until then. Bytes
-    received before a cut connection are kept for HEAD-and-resume. Records: plane "cdn", body
-    stored by hash. Faults: all actions; cut_upload is the one made for this route.
+    Auth: the upload's token (sub = key). Statuses:
+    - 400: Upload-Offset missing or invalid, or an Upload-Length that differs from the declared one;
+    - 409: an offset that is not the current one, or another append to the key that is
+      still running after 5 s;
+    - 413: a body past the upload length or the token's maxLen;
+    - 415: a content type other than application/offset+octet-stream or application/octet-stream.
+    When the last byte arrives, the upload is checked and renamed over the object atomically,
+    so the previous object stays intact until then. Bytes received before a cut connection are
+    kept for HEAD-and-resume. Records: plane "cdn", body stored by hash. Faults: all actions;
+    cut_upload is the one made for this route.
     """
     state = stub_state(request)
     _check_tus_version(request)
@@ -216,9 +220,12 @@ async def tus_patch(bucket: str, key: str, request: Request) -> Response:
     offset = _int_header(request, "upload-offset", required=True)
     length = _int_header(request, "upload-length", required=False)
     lock = state.uploads.lock(bucket, key)
-    if lock.locked():
-        raise StubError(409, f"another append to {bucket}/{key} is in progress")
-    async with lock:
+    # A client may resume while the server still closes the append its cut connection left.
+    try:
+        await asyncio.wait_for(lock.acquire(), APPEND_LOCK_WAIT_SECONDS)
+    except TimeoutError:
+        raise StubError(409, f"another append to {bucket}/{key} is in progress") from None
+    try:
         # Re-read under the lock: a create may have replaced the upload since the check above.
         upload = state.uploads.get(bucket, key)
         if upload is None:
@@ -226,6 +233,8 @@ async def tus_patch(bucket: str, key: str, request: Request) -> Response:
         result = await state.uploads.append(
             upload, offset or 0, length, _int_header(request, "content-length", required=False), request.stream()
         )
+    finally:
+        lock.release()
     return Response(
         status_code=204,
         headers=_tus_headers(Upload_Offset=result.offset, Upload_Expires=_http_date(upload.expires_at)),

@@ -79,10 +79,12 @@ def _check_copy_lengths(state_limit: int, items: list[CopyMediaRequest]) -> None
 def copy_media(body: CopyMediaRequest, request: Request, user: BackupUser = Depends(zk_user)) -> CopyMediaResponse:
     """Copy one transit object into the media tier with a second encryption layer.
 
-    Auth: zero-knowledge, paid level, media type. 400 when `objectLength` exceeds the
-    attachment limit or differs from the stored source length; 410 when the source is
-    missing, expired (older than `free_tier_media_days`) or on a CDN the stub does not copy
-    from; 413 when the media quota is exhausted; 422 for a body that breaks a constraint.
+    Auth: zero-knowledge, paid level, media type. Statuses:
+    - 400: `objectLength` exceeds the attachment limit or differs from the stored source length;
+    - 410: the source is missing, expired (older than `free_tier_media_days`), or on a CDN the
+      stub does not copy from;
+    - 413: the media quota is exhausted;
+    - 422: a body field breaks a constraint.
     Records: plane "archive". Faults: all actions.
     """
     state = stub_state(request)

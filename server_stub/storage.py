@@ -1,7 +1,7 @@
 """SQLite records of the stub: accounts, backup records, uploads, rate limits, settings.
 
-One connection in WAL mode with ``synchronous=FULL`` serves the whole process behind a lock;
-every write is its own transaction, so a SIGKILL leaves either the old row or the new one.
+One connection in WAL mode with ``synchronous=FULL`` serves the whole process behind a lock.
+Every write is its own transaction, so a SIGKILL leaves either the old row or the new one.
 Object bytes live in files (see ``objects.py``); this database holds no object contents.
 """
 

@@ -30,6 +30,7 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     if cert_path.exists() and key_path.exists() and _still_valid(cert_path):
         return cert_path, key_path
     directory.mkdir(parents=True, exist_ok=True)
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backup-harness stub server")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -54,6 +55,7 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+
     key_bytes = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -1,6 +1,6 @@
 """Access to a request's TCP connection, so a fault can drop it without any response.
 
-ASGI gives an application no handle on the socket, and uvicorn answers 500 when an
+ASGI gives an application no handle on the socket, and uvicorn responds with 500 when an
 application fails before responding. The stub therefore runs uvicorn with this h11 protocol
 subclass (passed as ``Config(http=...)``), which files each connection's transport under
 (server address, client address), the two values every ASGI scope carries.

@@ -3,7 +3,7 @@
 The part file is the truth for the upload offset: bytes that reached it count as received,
 also after a cut connection or a SIGKILL, which is what makes HEAD-and-resume work. A finished
 upload is checked (length, optional SHA-256) and then renamed over the object, so a cut or
-killed upload never touches the object a reader sees.
+killed upload never touches the object that reads return.
 
 One asyncio lock per (bucket, key) serializes appends. A create while an append holds the
 lock, or while a started upload (offset > 0) exists, is a conflict (409), as on Signal's cdn3.

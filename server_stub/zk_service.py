@@ -1,9 +1,9 @@
 """Per-data-directory zero-knowledge key material and the libsignal bridge that uses it.
 
 The backup credential secret params are generated on first use and kept in
-``<data>/secrets/zk-backup-secret-params.bin`` (mode 0600), so a restart on the same data
-directory keeps accepting the credentials it issued, and an app configured with the public
-params (read through the admin API) stays valid. The bridge process starts on first use.
+``<data>/secrets/zk-backup-secret-params.bin`` (mode 0600). A restart on the same data
+directory therefore keeps accepting the credentials it issued, and an app configured with the
+public params (read through the admin API) stays valid. The bridge process starts on first use.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a verified receipt presentation reveals."""
+    """Values revealed by a verified receipt presentation."""
 
     level: int
     expiration: int

@@ -178,7 +178,7 @@ def relocate(base_url: str, location: str) -> str:
 
 @pytest.fixture(scope="module")
 def stub_process():
-    """One stub server per test module; the expiration worker runs only when a test asks."""
+    """One stub server per test module; the expiration worker runs only when a test requests it."""
     with StubProcess.start(config={"expiry_interval_seconds": 0}) as stub:
         yield stub
 

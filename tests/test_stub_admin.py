@@ -183,5 +183,5 @@ def test_admin_refuses_non_loopback_host(tmp_path):
 def test_unreachable_admin_is_infrastructure_error():
     from harness.stub_client import StubAdmin
 
-    with pytest.raises(StubServerError, match="did not answer"):
+    with pytest.raises(StubServerError, match="did not respond"):
         StubAdmin("http://127.0.0.1:9", timeout=2).health()

@@ -49,7 +49,7 @@ def wait_for_offset(stub: StubProcess, offset: int, timeout: float = 5.0) -> Non
 
 
 def patch_and_kill(stub: StubProcess, form: dict[str, object], location: str, data: bytes, kill_at: int) -> None:
-    """PATCH ``data`` and SIGKILL the server once it holds ``kill_at`` bytes of it."""
+    """PATCH ``data`` and SIGKILL the server once it has received ``kill_at`` bytes."""
 
     def body():
         sent = 0

@@ -1,8 +1,8 @@
 """Account and zero-knowledge auth of the stub, driven with libsignal's client API.
 
-Each rejection is checked against the status upstream gives: a presentation for another
-backup id, a redemption day outside the window, a bad signature and account auth on a
-zero-knowledge route are rejected; levels and types are enforced per route.
+Each rejection is checked against the status upstream gives. The cases: a presentation for
+another backup id, a redemption day outside the window, a bad signature, and account auth on
+a zero-knowledge route. Levels and types are checked per route.
 """
 
 from __future__ import annotations
