@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hmac
 import logging
 import os
 from collections.abc import Iterator
@@ -53,6 +52,7 @@ __all__ = [
     "encode_varint",
     "looks_like_frame_stream",
     "open_archive",
+    "read_archive",
     "read_header",
     "write_archive",
 ]
@@ -95,9 +95,9 @@ def describe_inflate_limit() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class ArchiveHeader:
-    """Where the parts of an archive file are. Offsets are in bytes from the start of the file.
+    """Layout of one archive file, with byte offsets from the start of the file.
 
-    ``container_version`` is the byte after ``SBACKUP`` when it is not 1: libsignal then reads
+    ``container_version`` is the byte after ``SBACKUP`` when it is not 1. libsignal then reads
     the file as legacy, and the reader reports an unsupported version if the MAC fails.
     """
 
@@ -219,10 +219,10 @@ _OTHER_FORMATS = (
 def looks_like_frame_stream(head: bytes) -> bool:
     """Guess whether ``head`` (the first KiB or more of a file) is a plain frame stream.
 
-    True when it starts with a varint length of 2 to 64 KiB, the whole first message fits in
-    ``head`` and is valid protobuf wire format with field numbers 1 to 64 (a BackupInfo), and
-    does not start with the archive magic. A cheap check for telling plain ``.binproto`` files
-    from encrypted archives, not a validation.
+    True when ``head`` does not start with the archive magic but with a varint length of 2 to
+    64 KiB, and the whole first message fits in ``head``. That message must also be valid
+    protobuf wire format with field numbers 1 to 64, as a BackupInfo is. This is a cheap check
+    that tells plain ``.binproto`` files from encrypted archives, not a validation.
     """
     if head.startswith(MAGIC_PREFIX):
         return False

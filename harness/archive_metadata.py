@@ -1,9 +1,9 @@
 """The plaintext header of a modern archive (``MetadataPb``) and the forward-secrecy token in it.
 
 A modern archive starts with ``SBACKUP\\x01``, a varint length and a small protobuf message
-(package ``svrb.backup_metadata``): one or two pairs of ``ct`` (field 1, the encrypted
-forward-secrecy token, 48 bytes) and ``pw_salt`` (field 2, 32 bytes), and one shared ``iv``
-(field 2 of the outer message, 12 bytes). The archive MAC does not cover this header.
+of package ``svrb.backup_metadata``. That message has one or two pairs (field 1), each of
+``ct`` (field 1, the encrypted forward-secrecy token, 48 bytes) and ``pw_salt`` (field 2,
+32 bytes), and one shared ``iv`` (field 2, 12 bytes). The archive MAC does not cover it.
 
 Each ``ct`` is AES-256-CTR(token) followed by the first 16 bytes of HMAC-SHA256 over
 ``iv || AES-CTR output``, under the key pair derived from the backup key and an ``enc_salt``
@@ -140,7 +140,7 @@ def build_metadata(
     """
     chosen = tuple(salts) if salts is not None else (ForwardSecrecySalts.generate(),)
     if not 1 <= len(chosen) <= MAX_PAIRS:
-        raise ValueError(f"a header holds 1 or 2 pairs, got {len(chosen)}")
+        raise ValueError(f"a header contains 1 or 2 pairs, got {len(chosen)}")
     header_iv = secrets.token_bytes(METADATA_IV_LENGTH) if iv is None else iv
     pairs = tuple(
         MetadataPair(

@@ -1,7 +1,8 @@
 """The two reading passes over an archive: MAC check, then decrypt and inflate.
 
-``harness.archive.open_archive`` is the entry point; this module holds the streaming work. Both
-passes read ~1 MiB at a time into one reused buffer, so memory does not grow with the archive.
+``harness.archive.open_archive`` is the entry point, and this module does the streaming work.
+Both passes read ~1 MiB at a time into one reused buffer, so memory does not grow with the
+archive.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_CHUNK_SIZE = 1 << 20  # a multiple of the AES block size
-OUTPUT_CHUNK_SIZE = 1 << 20  # the most decompressed bytes one yielded chunk holds
+OUTPUT_CHUNK_SIZE = 1 << 20  # maximum size of one yielded chunk of decompressed bytes
 INFLATE_INPUT_SLICE = 1 << 16
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, one member
 AES_BLOCK = 16
@@ -48,13 +49,13 @@ def _read_region(file: BinaryIO, start: int, length: int, path: object) -> Itera
     view = memoryview(buffer)
     remaining = length
     while remaining:
-        wanted = min(len(buffer), remaining)
-        got = file.readinto(view[:wanted])
-        if got != wanted:
+        requested = min(len(buffer), remaining)
+        received = file.readinto(view[:requested])
+        if received != requested:
             # readinto on a regular file returns less only at the end of the file.
             raise TruncatedArchiveError(f"{path}: the file became shorter while it was read")
-        remaining -= wanted
-        yield view[:wanted]
+        remaining -= requested
+        yield view[:requested]
 
 
 def verify_mac(file: BinaryIO, header: ArchiveHeader, key: MessageBackupKey) -> bytes:

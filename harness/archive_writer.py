@@ -55,14 +55,14 @@ def bucket_padded_length(compressed_length: int) -> int:
         return BUCKET_MINIMUM
     exponent = math.ceil(math.log(compressed_length, BUCKET_BASE))
     padded = math.floor(BUCKET_BASE**exponent)
-    # NOTE: libsignal uses the same double arithmetic; the max() only guards against a rounding
-    # that would give a bucket below the length, which no tested length hits.
+    # NOTE: libsignal uses the same double arithmetic. The max() guards against a rounding that
+    # would give a bucket below the length, which no tested length hits.
     return max(BUCKET_MINIMUM, padded, compressed_length)
 
 
 @dataclasses.dataclass(frozen=True)
 class ArchiveWriteResult:
-    """What an ArchiveWriter wrote. ``forward_secrecy_salts`` is empty unless it built the header."""
+    """Summary of one written archive. ``forward_secrecy_salts`` is empty unless the writer built the header."""
 
     path: Path
     layout: str

@@ -2,7 +2,7 @@
 
 The recovery key is libsignal's AccountEntropyPool: 64 characters from ``0-9a-z``, drawn
 uniformly with a CSPRNG. Its 64 ASCII bytes are the input key material of two HKDF-SHA256
-derivations, the SVR key and the backup key; everything else derives from the backup key, the
+derivations, the SVR key and the backup key. Everything else derives from the backup key, the
 account's ACI, a per-backup forward-secrecy token, or the random media root key stored inside
 the archive. Info strings, salts and output splits follow libsignal 0.103.0
 (``rust/account-keys/src/lib.rs``, ``rust/account-keys/src/backup.rs``,
@@ -108,7 +108,7 @@ def normalize_recovery_key(entry: str) -> str:
         raise RecoveryKeyError(
             f"invalid recovery key: expected a string, got {type(entry).__name__}"
         )
-    kept: list[str] = []
+    characters: list[str] = []
     for position, char in enumerate(entry, start=1):
         if char in ENTRY_SEPARATORS:
             continue
@@ -118,8 +118,8 @@ def normalize_recovery_key(entry: str) -> str:
                 f"invalid recovery key: character {position} of the entry is "
                 f"{_describe_character(char)}; only letters, digits, spaces and dashes are allowed"
             )
-        kept.append(lowered)
-    key = "".join(kept)
+        characters.append(lowered)
+    key = "".join(characters)
     if len(key) != RECOVERY_KEY_LENGTH:
         raise RecoveryKeyError(
             f"invalid recovery key: expected {RECOVERY_KEY_LENGTH} characters, got {len(key)} "

@@ -216,7 +216,7 @@ def expected_truncation_error(length: int, regions: dict[str, int], modern: bool
         return TruncatedArchiveError
     if not modern and length < 64:
         return TruncatedArchiveError
-    # A cut on a 16-byte boundary is a valid-looking shorter archive: only the MAC tells.
+    # A cut on a 16-byte boundary leaves a well-formed shorter file, so only the MAC detects it.
     return MacMismatchError if body % 16 == 0 else TruncatedArchiveError
 
 

@@ -148,11 +148,11 @@ def test_normalize_rejects_non_ascii_letter():
 
 
 def test_display_groups_of_four():
-    shown = display_recovery_key(KEY)
-    groups = shown.split(" ")
+    display = display_recovery_key(KEY)
+    groups = display.split(" ")
     assert len(groups) == 16
     assert all(len(group) == 4 for group in groups)
-    assert shown.replace(" ", "") == KEY.upper()
+    assert display.replace(" ", "") == KEY.upper()
 
 
 def test_display_rejects_invalid_key():

@@ -13,7 +13,13 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.archive import MODERN_MAGIC, describe_other_content, looks_like_frame_stream, write_archive
+from harness.archive import (
+    MODERN_MAGIC,
+    ArchiveWriteResult,
+    describe_other_content,
+    looks_like_frame_stream,
+    write_archive,
+)
 from harness.cli.key_options import (
     KEY_SOURCES_HELP,
     add_account_arguments,
@@ -62,43 +68,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
-    plain: Path = args.plain
-    output: Path = args.output
-    check_paths(plain, output, args.force)
-    check_plain_frame_stream(plain)
-    recovery_key = read_recovery_key(args)
-    aci = read_aci(args)
-    token = read_forward_secrecy_token(args)
-    generated = False
-    if args.legacy and token is not None:
-        raise UsageError("--legacy archives use no forward-secrecy token; drop --forward-secrecy-token")
-    if not args.legacy and token is None:
-        token = secrets.token_bytes(FORWARD_SECRECY_TOKEN_LENGTH)
-        generated = True
-    key = MessageBackupKey.from_recovery_key(recovery_key, aci, token)
+    check_paths(args.plain, args.output, args.force)
+    check_plain_frame_stream(args.plain)
+    token, generated = choose_token(args)
+    key = MessageBackupKey.from_recovery_key(read_recovery_key(args), read_aci(args), token)
+
     result = write_archive(
-        read_chunks(plain),
-        output,
+        read_chunks(args.plain),
+        args.output,
         key,
         layout="legacy" if args.legacy else "modern",
         padding=args.padding,
         overwrite=args.force,
     )
+
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "path": str(result.path),
-                    "layout": result.layout,
-                    "file_size": result.file_size,
-                    "plaintext_length": result.plaintext_length,
-                    "compressed_length": result.compressed_length,
-                    "forward_secrecy_token": token.hex() if token is not None else None,
-                    "forward_secrecy_token_generated": generated,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(result_json(result, token, generated), indent=2))
         return 0
     print(
         f"wrote {result.path}: {result.layout} archive, {result.file_size} bytes "
@@ -107,6 +92,30 @@ def run_encrypt(args: argparse.Namespace) -> int:
     if generated:
         print(f"forward-secrecy token (needed to decrypt, keep it with the recovery key): {token.hex()}")
     return 0
+
+
+def choose_token(args: argparse.Namespace) -> tuple[bytes | None, bool]:
+    """Return the forward-secrecy token to use and whether it was generated here."""
+    token = read_forward_secrecy_token(args)
+    if args.legacy:
+        if token is not None:
+            raise UsageError("--legacy archives use no forward-secrecy token; drop --forward-secrecy-token")
+        return None, False
+    if token is None:
+        return secrets.token_bytes(FORWARD_SECRECY_TOKEN_LENGTH), True
+    return token, False
+
+
+def result_json(result: ArchiveWriteResult, token: bytes | None, generated: bool) -> dict[str, object]:
+    return {
+        "path": str(result.path),
+        "layout": result.layout,
+        "file_size": result.file_size,
+        "plaintext_length": result.plaintext_length,
+        "compressed_length": result.compressed_length,
+        "forward_secrecy_token": token.hex() if token is not None else None,
+        "forward_secrecy_token_generated": generated,
+    }
 
 
 def check_paths(plain: Path, output: Path, force: bool) -> None:
