@@ -1,8 +1,9 @@
 """Run every benchmark script in this directory (`make bench`).
 
-A benchmark script is a file named ``*_vs_*.py`` or ``bench_*.py`` next to this one with a
-``main()`` entry point; each runs as its own process with this interpreter, one after another,
-so their timings do not disturb each other.
+A benchmark script is any ``*.py`` file next to this one that runs as a program (it contains
+``if __name__ == "__main__":``); helper modules such as ``synthetic_backup.py`` do not. Each
+script runs as its own process with this interpreter, one after another, so their timings do
+not disturb each other.
 Exit status is non-zero when any script fails.
 """
 
@@ -17,8 +18,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def benchmark_scripts() -> list[Path]:
-    scripts = {*HERE.glob("*_vs_*.py"), *HERE.glob("bench_*.py")}
-    return sorted(scripts)
+    return sorted(
+        path
+        for path in HERE.glob("*.py")
+        if path.name != Path(__file__).name and 'if __name__ == "__main__":' in path.read_text()
+    )
 
 
 def main() -> int:
