@@ -11,12 +11,15 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import hmac
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import padding as sym_padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness import keys
 from harness.archive import read_header
@@ -255,6 +258,22 @@ def read_archive(
     )
 
 
+# Chat item kind of a scenario message kind.
+ITEM_KIND_OF = {"text": "standard", "media": "standard", "view_once": "view_once", "sticker": "sticker", "update": "update"}
+
+
+def find_item(items: Iterable[ChatItemRecord], message: dict[str, Any]) -> ChatItemRecord | None:
+    """Return the chat item of a resolved scenario message: by text, else by sent time and kind."""
+    kind = ITEM_KIND_OF.get(message["kind"], message["kind"])
+    for item in items:
+        if message["text"]:
+            if item.text is not None and message["text"] in item.text:
+                return item
+        elif item.date_sent == message["sent_ms"] and item.kind == kind:
+            return item
+    return None
+
+
 def describe_findings(findings: Iterable[Finding], limit: int = 5) -> str:
     """Render findings for an assertion message: one per line, the first ``limit`` of them."""
     found = list(findings)
@@ -393,3 +412,82 @@ def scan_files(root: Path, needles: dict[str, bytes], *, skip: Iterable[str] = (
         for match in scan_for(path.read_bytes(), needles):
             found.append((relative, match))
     return found
+
+
+def decrypted_plaintext(target: Target, path: Path, recovery_key: str, aci: str) -> bytes:
+    """Return the decrypted frame stream of an archive as one byte string (small archives)."""
+    token = forward_secrecy_token(target, path, recovery_key)
+    with open_frames(path, keys.normalize_recovery_key(recovery_key), aci_bytes(aci), token) as messages:
+        return b"".join(messages)
+
+
+# Media tier ------------------------------------------------------------------------------------
+
+IV_LENGTH = 16
+MAC_LENGTH = 32
+
+
+class MediaLayerError(ValueError):
+    """A media-tier or transit object does not decrypt: wrong key, bad MAC or padding."""
+
+
+def decrypt_layer(blob: bytes, aes_key: bytes, hmac_key: bytes) -> bytes:
+    """Check the HMAC-SHA256 of ``IV || AES-CBC ciphertext`` and return the unpadded plaintext."""
+    if len(blob) < IV_LENGTH + 16 + MAC_LENGTH:
+        raise MediaLayerError(f"object of {len(blob)} bytes is too short")
+    body, mac = blob[:-MAC_LENGTH], blob[-MAC_LENGTH:]
+    if not hmac.compare_digest(mac, hmac.new(hmac_key, body, "sha256").digest()):
+        raise MediaLayerError("MAC does not match")
+    decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(body[:IV_LENGTH])).decryptor()
+    padded = decryptor.update(body[IV_LENGTH:]) + decryptor.finalize()
+    unpadder = sym_padding.PKCS7(128).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:
+        raise MediaLayerError("padding is invalid") from None
+
+
+def media_id_text(media_id: bytes) -> str:
+    return base64.urlsafe_b64encode(media_id).decode("ascii").rstrip("=")
+
+
+@dataclasses.dataclass
+class MediaTier:
+    """The media-tier objects of one archive's media backup id, against its attachments."""
+
+    objects: dict[str, str]  # object name (mediaId) -> object path
+    expected: dict[str, tuple[str, Any]]  # mediaId -> (location, attachment record)
+    unreferenced: list[str]
+    missing: list[str]
+
+
+def media_objects(stub: Any, view: ArchiveView, aci: str) -> MediaTier:
+    """List the media tier of the archive's media backup id and match it to the attachments."""
+    media_root_key = view.info.media_root_key
+    record = stub.admin.backup(media_backup_id_of(media_root_key, aci))
+    objects: dict[str, str] = {}
+    if record is not None:
+        prefix = f"backups/{record['backup_dir']}/{record['media_dir']}"
+        for entry in stub.admin.objects(prefix):
+            objects[entry["path"].rsplit("/", 1)[-1]] = entry["path"]
+    expected: dict[str, tuple[str, Any]] = {}
+    for item in view.items:
+        for attachment in item.attachments:
+            name = attachment.media_name()
+            if name is None:
+                continue
+            media_id = media_id_text(keys.derive_media_id(media_root_key, name))
+            expected[media_id] = (item.location(), attachment)
+    unreferenced = sorted(set(objects) - set(expected))
+    missing = [f"{location}: {attachment.role} '{attachment.file_name}'" for media_id, (location, attachment) in expected.items() if media_id not in objects]
+    return MediaTier(objects, expected, unreferenced, missing)
+
+
+def decrypt_media_object(blob: bytes, media_root_key: bytes, attachment: Any) -> bytes:
+    """Decrypt both layers of a media-tier object and return the attachment plaintext."""
+    name = attachment.media_name()
+    media_id = keys.derive_media_id(media_root_key, name)
+    hmac_key, aes_key = keys.derive_media_encryption_key(media_root_key, media_id)
+    inner = decrypt_layer(blob, aes_key, hmac_key)
+    plaintext = decrypt_layer(inner, attachment.key[:32], attachment.key[32:])
+    return plaintext[: attachment.size]
