@@ -164,6 +164,10 @@ class StubAdmin:
             shutil.copyfileobj(response.raw, handle)
         return destination
 
+    def put_object(self, path: str, data: bytes) -> None:
+        """Store ``data`` as the object at ``path`` (replacing any object there)."""
+        self._request("PUT", f"/objects/{path}", (204,), data=data)
+
     def delete_object(self, path: str) -> None:
         self._request("DELETE", f"/objects/{path}", (204,))
 

@@ -327,6 +327,18 @@ def get_object(path: str, request: Request) -> Response:
     )
 
 
+@router.put("/objects/{path:path}", status_code=204, response_class=Response)
+async def put_object(path: str, request: Request) -> Response:
+    """Store the request body as the object at ``path``, replacing it atomically (test set-up:
+    plant an archive a restore then downloads)."""
+    state = _state(request)
+    logical = _logical(path)
+    with state.objects.writer(logical) as handle:
+        async for chunk in request.stream():
+            handle.write(chunk)
+    return Response(status_code=204)
+
+
 @router.delete("/objects/{path:path}", status_code=204, response_class=Response)
 def delete_object(path: str, request: Request) -> Response:
     if _state(request).objects.delete(_logical(path)) is None:
