@@ -133,13 +133,18 @@ class RecordingStore:
                 "INSERT OR REPLACE INTO recorder_settings (name, value) VALUES (?, ?)", (MARKER_SETTING, name)
             )
 
-    def keep_body(self, temp: Path, sha256: str) -> str:
-        """Move a body temp file to ``bodies/<sha256>`` (or drop it if that exists)."""
+    def keep_body(self, temp: Path, sha256: str) -> str | None:
+        """Move a body temp file to ``bodies/<sha256>`` (or drop it if that exists); None if
+        a reset removed the temp file while the request ran."""
         target = self.bodies / sha256
         if target.exists():
             temp.unlink(missing_ok=True)
-        else:
+            return f"bodies/{sha256}"
+        try:
             os.replace(temp, target)
+        except FileNotFoundError:
+            log.warning("recorded body %s was removed by a reset before it was kept", sha256)
+            return None
         return f"bodies/{sha256}"
 
     def body_path(self, sha256: str) -> Path | None:

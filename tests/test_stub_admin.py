@@ -146,6 +146,7 @@ def test_reset_clears_state(stub):
     assert stub.admin.accounts() == []
 
 
+@pytest.mark.oracle
 def test_state_survives_restart(tmp_path):
     data_dir = tmp_path / "stub"
     with StubProcess.start(data_dir, config={"expiry_interval_seconds": 0}) as stub:
