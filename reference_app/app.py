@@ -268,44 +268,59 @@ class App:
     def _new_message(self, body: dict[str, Any], direction: str) -> NewMessage:
         chat_id = self._chat_id(field(body, "chat", str))
         now = self.clock.now_ms()
-        sent_ms = field(body, "sent_at_ms", int, required=False, default=now)
         chat = self.store.query_one("SELECT expiration_timer_ms FROM chats WHERE id = ?", (chat_id,))
         expires_in = field(body, "expires_in_ms", int, required=False, default=chat["expiration_timer_ms"])
-        if direction == "outgoing":
-            with self.store.lock:
-                author = self.conversations.self_id(self.store.connection())
-        elif body.get("author"):
-            author = self._recipient(field(body, "author", str))
-        else:
-            author = self._chat_contact(chat_id)
         read = bool(body.get("read", False))
-        start = None
-        if expires_in and (direction == "outgoing" or read):
-            start = now
+        # An outgoing timer starts when the message is sent, an incoming one when it is read.
+        start = now if expires_in and (direction == "outgoing" or read) else None
+
         view_once = bool(body.get("view_once", False))
-        attachments = [self._attachment(spec, index) for index, spec in enumerate(field(body, "attachments", list, required=False, default=[]))]
+        specs = field(body, "attachments", list, required=False, default=[])
+        attachments = [self._attachment(spec, index) for index, spec in enumerate(specs)]
         if view_once and len(attachments) != 1:
             raise bad_request("a view-once message needs exactly one attachment")
-        quote = body.get("quote")
-        quote_id = None
-        if quote is not None:
-            target_sent = field(quote if isinstance(quote, dict) else {}, "sent_at_ms", int)
-            with self.store.lock:
-                quote_id = int(self.conversations.find_item(self.store.connection(), chat_id, target_sent)["id"])
+        if view_once:
+            kind = "view_once"
+        elif attachments:
+            kind = "media"
+        else:
+            kind = "text"
+
         return NewMessage(
             chat_id=chat_id,
-            author_id=author,
+            author_id=self._author(body, direction, chat_id),
             direction=direction,
-            sent_ms=sent_ms,
-            kind="view_once" if view_once else ("media" if attachments else "text"),
+            sent_ms=field(body, "sent_at_ms", int, required=False, default=now),
+            kind=kind,
             text=field(body, "text", str, required=False),
             received_ms=now,
             read=read,
             expires_in_ms=expires_in or None,
             expire_start_ms=start,
             attachments=attachments,
-            quote_item_id=quote_id,
+            quote_item_id=self._quoted_item(body, chat_id),
         )
+
+    def _author(self, body: dict[str, Any], direction: str, chat_id: int) -> int:
+        if direction == "outgoing":
+            with self.store.lock:
+                return self.conversations.self_id(self.store.connection())
+        if body.get("author"):
+            return self._recipient(field(body, "author", str))
+        return self._chat_contact(chat_id)
+
+    def _quoted_item(self, body: dict[str, Any], chat_id: int) -> int | None:
+        quote = body.get("quote")
+        if quote is None:
+            return None
+        if not isinstance(quote, dict):
+            raise bad_request("field 'quote' must be an object {\"sent_at_ms\": N}")
+        target_sent = field(quote, "sent_at_ms", int)
+        with self.store.lock:
+            try:
+                return int(self.conversations.find_item(self.store.connection(), chat_id, target_sent)["id"])
+            except ConversationError as error:
+                raise ActionError(404, "not-found", f"quoted message: {error}") from None
 
     def _attachment(self, spec: Any, index: int):
         if not isinstance(spec, dict):
@@ -334,7 +349,8 @@ class App:
             raise ActionError(404 if error.code == "not-found" else 409, error.code, str(error)) from None
         if message.attachments:
             self.jobs.submit("upload-attachments", lambda: transit_uploads.upload_pending(self), coalesce=True)
-        log.info("message %s chat=%d sent_ms=%d", "sent" if direction == "outgoing" else "received", message.chat_id, message.sent_ms)
+        action = "sent" if direction == "outgoing" else "received"
+        log.info("message %s chat=%d sent_ms=%d", action, message.chat_id, message.sent_ms)
         return {"sent_at_ms": message.sent_ms}
 
     def _item(self, body: dict[str, Any]):

@@ -289,55 +289,60 @@ class BackupService:
 
     def _export(self, backup_time_ms: int) -> ExportedArchive:
         app = self.app
-        recovery_key = app.keystore.recovery_key
-        media_root_key = app.keystore.media_root_key
-        aci = uuid.UUID(self.account_auth().aci).bytes
-        backup_key = keys.derive_backup_key(recovery_key)
-        backup_id = keys.derive_backup_id(backup_key, aci)
         self.cache.mkdir(parents=True, exist_ok=True)
         plain_path = self.cache / "snapshot.frames"
         archive_path = self.cache / "backup.archive"
         options = ExportOptions(
             backup_time_ms=backup_time_ms,
-            media_root_key=media_root_key,
+            media_root_key=app.keystore.media_root_key,
             policy=app.policy,
             tier=app.settings.value.backups.tier,
             defects=app.defects,
         )
         stats = self._write_plain(plain_path, options)
+        plaintext_upload = app.defects.active("plaintext-upload")
         try:
             self._validate(plain_path)
-            if app.layout == "modern":
-                token = forward_secrecy.new_token()
-                message_key = keys.derive_message_backup_key(backup_key, backup_id, token)
-                extra: dict[str, Any] = {"forward_secrecy_salts": [forward_secrecy.new_salts(backup_key)]}
-            else:
-                message_key = keys.derive_message_backup_key(backup_key, backup_id)
-                extra = {}
-            if app.defects.active("static-iv"):
-                extra["iv"] = STATIC_IV
-            with ArchiveWriter(archive_path, message_key, layout=app.layout, **extra) as writer:
-                for chunk in read_file_chunks(plain_path):
-                    writer.write(chunk)
-            if app.defects.active("bad-mac"):
-                _flip_last_byte(archive_path)
+            self._encrypt(plain_path, archive_path)
         finally:
-            if not app.defects.active("plaintext-upload"):
+            if not plaintext_upload:
                 plain_path.unlink(missing_ok=True)
-        path = plain_path if app.defects.active("plaintext-upload") else archive_path
+        path = plain_path if plaintext_upload else archive_path
         with app.settings.lock:
             backups = app.settings.value.backups
             backups.export_file = str(path)
             backups.export_created_ms = backup_time_ms
             backups.export_backup_time_ms = backup_time_ms
             app.settings.save()
+        excluded = ",".join(f"{reason}:{count}" for reason, count in sorted(stats.excluded.items()))
         log.info(
             "archive exported chat_items=%d excluded=%s tombstoned=%d",
             stats.chat_items,
-            ",".join(f"{reason}:{count}" for reason, count in sorted(stats.excluded.items())) or "none",
+            excluded or "none",
             stats.tombstoned,
         )
         return ExportedArchive(path, path.stat().st_size, backup_time_ms, stats)
+
+    def _encrypt(self, plain_path: Path, archive_path: Path) -> None:
+        """Write the archive container: modern (fresh forward-secrecy token) or legacy."""
+        app = self.app
+        aci = uuid.UUID(self.account_auth().aci).bytes
+        backup_key = keys.derive_backup_key(app.keystore.recovery_key)
+        backup_id = keys.derive_backup_id(backup_key, aci)
+        options: dict[str, Any] = {}
+        if app.layout == "modern":
+            token = forward_secrecy.new_token()
+            message_key = keys.derive_message_backup_key(backup_key, backup_id, token)
+            options["forward_secrecy_salts"] = [forward_secrecy.new_salts(backup_key)]
+        else:
+            message_key = keys.derive_message_backup_key(backup_key, backup_id)
+        if app.defects.active("static-iv"):
+            options["iv"] = STATIC_IV
+        with ArchiveWriter(archive_path, message_key, layout=app.layout, **options) as writer:
+            for chunk in read_file_chunks(plain_path):
+                writer.write(chunk)
+        if app.defects.active("bad-mac"):
+            _flip_last_byte(archive_path)
 
     def _write_plain(self, path: Path, options: ExportOptions) -> ExportStats:
         app = self.app

@@ -17,14 +17,7 @@ from typing import Any
 
 from harness import schema
 from reference_app.defects import Defects
-from reference_app.importer import (
-    Importer,
-    attachment_columns,
-    chat_item_columns,
-    insert_attachment_rows,
-    insert_reaction_rows,
-    recipient_title,
-)
+from reference_app.importer import Importer, chat_item_columns, recipient_title
 from reference_app.store import next_id, next_seq
 
 log = logging.getLogger(__name__)
@@ -573,5 +566,3 @@ class Conversations:
             db.execute("DELETE FROM chat_items WHERE id = ?", (row["id"],))
         return len(rows)
 
-
-__all__ = ["ConversationError", "Conversations", "NewAttachment", "NewMessage", "attachment_columns", "insert_attachment_rows", "insert_reaction_rows", "new_attachment"]

@@ -31,7 +31,7 @@ POLICIES = ("android", "ios")
 
 @dataclass(frozen=True)
 class Decision:
-    """What the exporter does with one chat item."""
+    """The exporter's decision on one chat item."""
 
     keep: bool
     reason: str | None = None  # why it was excluded (or tombstoned)

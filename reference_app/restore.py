@@ -1,15 +1,20 @@
 """Restore from the remote backup with the recovery key, onto a freshly installed app.
 
-Steps (Signal-Android ``restoreRemoteBackup``): check the entered key (format rules first),
-fetch the messages credentials without committing anything (no ``PUT /backupid`` or ``PUT
-/keys`` before a restore), read the backup info and download the archive, recover the
-forward-secrecy token from the header, verify the MAC over the whole file before any frame is
-read, import into a separate store file and only then replace the message store, and finally
-download the attachments the archive points to (media tier first, then transit tier).
+The steps follow Signal-Android's ``restoreRemoteBackup``:
+
+1. check the entered key against the format rules;
+2. fetch the messages credentials, committing nothing (no ``PUT /backupid`` or ``PUT /keys``
+   before a restore);
+3. read the backup info and download the archive;
+4. recover the forward-secrecy token from the archive header;
+5. verify the MAC over the whole file before any frame is read;
+6. import into a separate store file, and only then replace the message store;
+7. download the attachments the archive points to (media tier first on the paid tier, then
+   the transit tier).
 
 Any failure leaves the message store exactly as it was and returns a kind the screen shows:
-``invalid-key``, ``incorrect-key``, ``corrupt``, ``missing``, ``network`` or
-``not-registered``. A later attempt with the right key works.
+``invalid-key``, ``incorrect-key``, ``corrupt``, ``missing``, ``network``, ``not-registered``,
+``not-configured`` or ``not-empty``. A later attempt with the right key works.
 """
 
 from __future__ import annotations
@@ -65,8 +70,8 @@ class MessagesOnlyClient(ArchiveClient):
     """An archive client for the restore, before the media root key is known.
 
     The media root key comes out of the archive, so only the messages credentials can be
-    unblinded at this point; the media ones are skipped instead of failing the whole fetch.
-    NOTE: this overrides ArchiveClient.fetch_credentials and uses its internals.
+    unblinded at this point. The media ones are skipped instead of failing the whole fetch.
+    NOTE: this overrides ArchiveClient.fetch_credentials and depends on its private helpers.
     """
 
     def fetch_credentials(self) -> None:
@@ -207,7 +212,7 @@ class RestoreService:
             messages = iter_messages(self._chunks(message_key, archive_path))
             first = next(messages, None)
             if first is None:
-                raise ArchiveError("the archive holds no frames")
+                raise ArchiveError("the archive contains no frames")
             importer.import_backup_info(first)
             for index, data in enumerate(messages, start=1):
                 importer.import_frame(data, index)

@@ -1,4 +1,4 @@
-"""What the app's screens show: the chat list and the messages of each chat.
+"""The app's screens: the chat list and the messages of each chat.
 
 These are the values the control API returns for the harness's ``VisibleMessage``; they come
 from the message store only, as a phone's screens do.

@@ -188,22 +188,22 @@ class ReferenceTarget(Target):
                 params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one control request and return its JSON reply.
 
-        Raises DeviceError when the app is not running, does not answer or times out, and
-        ActionRejectedError when it answers with an error status.
+        Raises DeviceError when the app is not running, does not respond or times out, and
+        ActionRejectedError when it responds with an error status.
         """
         self._require_running()
         limit = timeout if timeout is not None else self._request_timeout
         try:
             response = self._session.request(method, f"{self._url}{path}", json=body, params=params, timeout=(5, limit))
         except requests.Timeout:
-            raise DeviceError(f"the reference app did not answer {method} {path} within {limit:g} s") from None
+            raise DeviceError(f"the reference app did not respond to {method} {path} within {limit:g} s") from None
         except requests.ConnectionError as error:
             self._require_running()
             raise DeviceError(f"cannot reach the reference app at {self._url} for {method} {path}: {error}") from None
         try:
             payload = response.json()
         except ValueError:
-            raise DeviceError(f"the reference app answered {method} {path} with HTTP {response.status_code} and no JSON") from None
+            raise DeviceError(f"the reference app responded to {method} {path} with HTTP {response.status_code} and no JSON") from None
         if response.status_code >= 400:
             error = payload.get("error", {}) if isinstance(payload, dict) else {}
             code = error.get("code", "error")
