@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness import keys
-from harness.archive import read_header
+from harness.archive import read_header, write_archive
 from harness.canaries import Match, encodings, scan_for
-from harness.frames import open_frames
+from harness.frames import encode_message, open_frames
 from harness.model import BackupInfoRecord, ChatItemRecord, ChatRecord, Finding, RecipientRecord
 from harness.reader import scan
 from harness.rules import RuleOptions, archive_rules, collect_findings, errors
@@ -264,9 +264,9 @@ ITEM_KIND_OF = {"text": "standard", "media": "standard", "view_once": "view_once
 
 def find_item(items: Iterable[ChatItemRecord], message: dict[str, Any]) -> ChatItemRecord | None:
     """Return the chat item of a resolved scenario message: by text, else by sent time and kind."""
-    kind = ITEM_KIND_OF.get(message["kind"], message["kind"])
+    kind = "remote_deleted" if message["deleted"] else ITEM_KIND_OF.get(message["kind"], message["kind"])
     for item in items:
-        if message["text"]:
+        if message["text"] and not message["deleted"]:
             if item.text is not None and message["text"] in item.text:
                 return item
         elif item.date_sent == message["sent_ms"] and item.kind == kind:
@@ -302,12 +302,13 @@ def timer_start(message: dict[str, Any], policy: str) -> int | None:
 def expected_fate(message: dict[str, Any], backup_time_ms: int, policy: str) -> str:
     """Return "kept", "excluded" or "tombstone" for a resolved scenario message.
 
+    A message deleted for everyone (``deleted``) stays as a remote-deleted item, so it counts
+    as kept; its content is checked elsewhere.
+
     The rules are those of the exclusion rule (24 h cutoff, boundary by policy), evaluated at
     the archive's own backup time, so a clock that ticked between loading and backing up
     changes nothing.
     """
-    if message["deleted"]:
-        return "excluded"
     timer = message["expires_in_ms"]
     update = message.get("update") or {}
     if timer and update.get("type") != "timer_change":
@@ -491,3 +492,24 @@ def decrypt_media_object(blob: bytes, media_root_key: bytes, attachment: Any) ->
     inner = decrypt_layer(blob, aes_key, hmac_key)
     plaintext = decrypt_layer(inner, attachment.key[:32], attachment.key[32:])
     return plaintext[: attachment.size]
+
+
+def archive_messages(target: Target, path: Path, recovery_key: str, aci: str) -> list[bytes]:
+    """Return the decrypted messages (BackupInfo first) of an archive."""
+    token = forward_secrecy_token(target, path, recovery_key)
+    with open_frames(path, keys.normalize_recovery_key(recovery_key), aci_bytes(aci), token) as messages:
+        return list(messages)
+
+
+def reencrypt(target: Target, original: Path, recovery_key: str, aci: str, messages: Iterable[bytes], out: Path) -> Path:
+    """Write ``messages`` as an archive with the same keys and header as ``original``.
+
+    The result has a valid MAC for this recovery key, so a restore gets past the integrity
+    check and meets whatever the messages contain.
+    """
+    header = read_header(original)
+    token = forward_secrecy_token(target, original, recovery_key)
+    key = keys.MessageBackupKey.from_recovery_key(keys.normalize_recovery_key(recovery_key), aci_bytes(aci), token)
+    metadata = header.metadata.raw if header.metadata is not None else None
+    write_archive((encode_message(message) for message in messages), out, key, layout=header.layout, metadata=metadata)
+    return out
