@@ -4,7 +4,7 @@ Data directory layout (the app's private files, removed by a wipe):
 
     messages.db       the message store (SQLite)
     attachments/      attachment plaintext
-    keystore.json     recovery key and media root key (mode 0600)
+    keystore.json     recovery key and media root key, encrypted with a key in the device file
     settings.json     account and backup settings
     credentials.json  cached backup credentials
     cache/            archive exports and downloads in progress
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import threading
@@ -100,7 +101,7 @@ class App:
         self.clock = clock
         self.device = clock.device
         self.settings = SettingsFile(data_dir / "settings.json")
-        self.keystore = KeyStore(data_dir / "keystore.json")
+        self.keystore = KeyStore(data_dir / "keystore.json", self.device)
         self.store = MessageStore(data_dir / MessageStore.FILE_NAME)
         self.files = AttachmentFiles(data_dir / "attachments")
         self.conversations = Conversations(defects)
@@ -132,8 +133,8 @@ class App:
     def plant_key_defects(self, recovery_key: str) -> None:
         if self.defects.active("key-to-log"):
             log.info("recovery key for support: %s", recovery_key)
-        if self.defects.active("key-in-store"):
-            self.store.set_meta("recovery_key", recovery_key)
+        if self.defects.active("key-in-settings"):
+            (self.data_dir / "debug_settings.json").write_text(json.dumps({"recovery_key": recovery_key}), encoding="utf-8")
 
     # --- app and device -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ DEFECTS: dict[str, str] = {
     "omit-upload-length": "asks for the upload form without uploadLength",
     "sign-media-with-messages-key": "signs media requests with the messages backup-id key",
     "commits-before-restore": "commits a backup id (PUT /v1/archives/backupid) while restoring",
-    "key-in-store": "copies the recovery key into the message store",
+    "key-in-settings": "writes the recovery key in plain text to a settings file in the data directory",
     "no-refresh": "never sends the daily keep-alive refresh",
     "rotation-keeps-media-key": "keeps the old media root key when the recovery key is regenerated",
     "no-jitter": "schedules the daily backup exactly on the slot, without jitter",

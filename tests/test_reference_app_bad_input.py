@@ -1,4 +1,4 @@
-"""Bad input to the reference app and its target adapter gives one clear error, never a
+"""Bad input to the reference app and its phone_app adapter gives one clear error, never a
 traceback, and leaves nothing half-written."""
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ def run_app(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def target(tmp_path):
-    target = ReferenceTarget(tmp_path / "phone")
-    target.start()
-    yield target
-    target.close()
+def phone_app(tmp_path):
+    phone_app = ReferenceTarget(tmp_path / "phone")
+    phone_app.start()
+    yield phone_app
+    phone_app.close()
 
 
 def test_unknown_defect_exits_with_names(tmp_path):
@@ -43,10 +43,10 @@ def test_unknown_defect_exits_with_names(tmp_path):
 
 
 def test_unknown_defect_on_target_start(tmp_path):
-    target = ReferenceTarget(tmp_path / "phone", defects=["no-such-bug"])
+    phone_app = ReferenceTarget(tmp_path / "phone", defects=["no-such-bug"])
     with pytest.raises(DeviceError, match="no-such-bug"):
-        target.start()
-    assert not target.running
+        phone_app.start()
+    assert not phone_app.running
 
 
 def test_missing_data_option():
@@ -71,23 +71,23 @@ def test_list_defects_prints_every_name():
 
 
 def test_request_while_stopped(tmp_path):
-    target = ReferenceTarget(tmp_path / "phone")
+    phone_app = ReferenceTarget(tmp_path / "phone")
     with pytest.raises(DeviceError, match="not running; call start"):
-        target.backup_status()
+        phone_app.backup_status()
 
 
-def test_request_after_app_died(target):
-    os.kill(target._process.pid, signal.SIGKILL)
-    target._process.wait()
+def test_request_after_app_died(phone_app):
+    os.kill(phone_app._process.pid, signal.SIGKILL)
+    phone_app._process.wait()
     with pytest.raises(DeviceError, match="exited with status"):
-        target.clock_ms()
+        phone_app.clock_ms()
 
 
-def test_stop_and_wipe_are_safe_twice(target):
-    target.stop()
-    target.stop()
-    target.wipe()
-    assert not target.data_dir.exists()
+def test_stop_and_wipe_are_safe_twice(phone_app):
+    phone_app.stop()
+    phone_app.stop()
+    phone_app.wipe()
+    assert not phone_app.data_dir.exists()
 
 
 def test_malformed_scenario_file(tmp_path):
@@ -97,42 +97,42 @@ def test_malformed_scenario_file(tmp_path):
         load_scenario(path)
 
 
-def test_malformed_resolved_scenario_rejected(target):
-    target.register_account(ACCOUNT)
-    now = target.clock_ms()
+def test_malformed_resolved_scenario_rejected(phone_app):
+    phone_app.register_account(ACCOUNT)
+    now = phone_app.clock_ms()
     good = scenario(now, [message("a", now - HOUR_MS)])
     del good["contacts"][0]["aci"]
     with pytest.raises(ActionRejectedError, match=r"scenario.contacts\[0\]: missing field 'aci'"):
-        target.load_scenario(good)
+        phone_app.load_scenario(good)
 
 
-def test_bad_message_batch_leaves_nothing(target):
-    target.register_account(ACCOUNT)
-    now = target.clock_ms()
-    target.load_scenario(scenario(now, [message("a", now - HOUR_MS)]))
+def test_bad_message_batch_leaves_nothing(phone_app):
+    phone_app.register_account(ACCOUNT)
+    now = phone_app.clock_ms()
+    phone_app.load_scenario(scenario(now, [message("a", now - HOUR_MS)]))
     batch = [message("b", now - HOUR_MS + 1), message("c", now, chat="nobody")]
     with pytest.raises(ActionRejectedError, match=r"messages\[1\]: unknown chat 'nobody'"):
-        target.add_messages(batch)
-    texts = [m.text for m in target.visible_messages()]
+        phone_app.add_messages(batch)
+    texts = [m.text for m in phone_app.visible_messages()]
     assert texts == ["text of a"]
 
 
-def test_bad_media_batch_leaves_no_files(target):
-    target.register_account(ACCOUNT)
-    now = target.clock_ms()
-    target.load_scenario(scenario(now, []))
+def test_bad_media_batch_leaves_no_files(phone_app):
+    phone_app.register_account(ACCOUNT)
+    now = phone_app.clock_ms()
+    phone_app.load_scenario(scenario(now, []))
     photo = message("p", now - HOUR_MS, kind="media", attachments=[attachment("p")])
     with pytest.raises(ActionRejectedError, match="unknown chat"):
-        target.add_messages([photo, message("q", now, chat="nobody")])
-    folder = target.data_dir / "attachments"
+        phone_app.add_messages([photo, message("q", now, chat="nobody")])
+    folder = phone_app.data_dir / "attachments"
     assert not folder.exists() or list(folder.iterdir()) == []
-    assert target.visible_messages() == []
+    assert phone_app.visible_messages() == []
 
 
-def test_scenario_before_registration(target):
-    now = target.clock_ms()
+def test_scenario_before_registration(phone_app):
+    now = phone_app.clock_ms()
     with pytest.raises(ActionRejectedError, match="register an account first") as caught:
-        target.load_scenario(scenario(now, []))
+        phone_app.load_scenario(scenario(now, []))
     assert caught.value.status == 409
 
 
@@ -155,42 +155,42 @@ def test_scenario_before_registration(target):
         ("GET", "/log/wait", None, 400, "missing query parameter 'pattern'"),
     ],
 )
-def test_control_rejects_bad_requests(target, method, path, body, status, fragment):
+def test_control_rejects_bad_requests(phone_app, method, path, body, status, fragment):
     with pytest.raises(ActionRejectedError) as caught:
-        target.request(method, path, body)
+        phone_app.request(method, path, body)
     assert caught.value.status == status
     assert fragment in str(caught.value)
 
 
-def test_control_rejects_invalid_json(target):
-    response = requests.post(f"{target.control_url}/clock", data=b"{not json", timeout=10)
+def test_control_rejects_invalid_json(phone_app):
+    response = requests.post(f"{phone_app.control_url}/clock", data=b"{not json", timeout=10)
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]["message"]
 
 
-def test_control_rejects_non_object_body(target):
-    response = requests.post(f"{target.control_url}/clock", data=json.dumps([1, 2]), timeout=10)
+def test_control_rejects_non_object_body(phone_app):
+    response = requests.post(f"{phone_app.control_url}/clock", data=json.dumps([1, 2]), timeout=10)
     assert response.status_code == 400
     assert "must be a JSON object" in response.json()["error"]["message"]
 
 
-def test_wait_for_log_times_out(target):
+def test_wait_for_log_times_out(phone_app):
     with pytest.raises(DeviceError, match="no log line matched"):
-        target.wait_for_log("this never appears", target.log_position(), 0.5)
+        phone_app.wait_for_log("this never appears", phone_app.log_position(), 0.5)
 
 
-def test_wait_for_log_after_stop_reads_file(target):
-    position = target.log_position()
-    target.set_clock(1_700_000_000_000)
-    target.stop()
-    line = target.wait_for_log("clock set", position, 1)
+def test_wait_for_log_after_stop_reads_file(phone_app):
+    position = phone_app.log_position()
+    phone_app.set_clock(1_700_000_000_000)
+    phone_app.stop()
+    line = phone_app.wait_for_log("clock set", position, 1)
     assert "epoch_ms=1700000000000" in line.text
     with pytest.raises(DeviceError, match="not running"):
-        target.wait_for_log("never", position, 1)
+        phone_app.wait_for_log("never", position, 1)
 
 
-def test_message_to_unknown_chat(target):
-    target.register_account(ACCOUNT)
+def test_message_to_unknown_chat(phone_app):
+    phone_app.register_account(ACCOUNT)
     with pytest.raises(ActionRejectedError, match="no chat titled 'Nobody'") as caught:
-        target.send_message("Nobody", "hi")
+        phone_app.send_message("Nobody", "hi")
     assert caught.value.status == 404

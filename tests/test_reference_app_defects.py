@@ -109,21 +109,27 @@ def test_key_to_log_writes_the_key(app_stub, tmp_path):
     assert keys.normalize_recovery_key(key) not in artifact
 
 
-def test_correct_app_keeps_key_out_of_log_and_store(app_stub, tmp_path):
+def data_files_contain(snapshot, secret: bytes) -> list[str]:
+    return [str(path.relative_to(snapshot)) for path in snapshot.rglob("*") if path.is_file() and secret in path.read_bytes()]
+
+
+def test_correct_app_keeps_key_out_of_log_and_files(app_stub, tmp_path):
     phone, key, _, _ = backed_up(app_stub, tmp_path / "p")
     compact = keys.normalize_recovery_key(key).encode()
     log_text = phone.target.log_path.read_bytes()
-    store = (phone.target.snapshot_files(tmp_path / "snap") / "messages.db").read_bytes()
+    snapshot = phone.target.snapshot_files(tmp_path / "snap")
     phone.target.close()
     assert compact not in log_text
-    assert compact not in store
+    assert compact.upper() not in log_text
+    assert data_files_contain(snapshot, compact) == []
+    assert (snapshot / "keystore.json").is_file()
 
 
-def test_key_in_store_copies_key_into_message_store(app_stub, tmp_path):
-    phone, key, _, _ = backed_up(app_stub, tmp_path / "p", ["key-in-store"])
-    store = (phone.target.snapshot_files(tmp_path / "snap") / "messages.db").read_bytes()
+def test_key_in_settings_writes_key_to_file(app_stub, tmp_path):
+    phone, key, _, _ = backed_up(app_stub, tmp_path / "p", ["key-in-settings"])
+    snapshot = phone.target.snapshot_files(tmp_path / "snap")
     phone.target.close()
-    assert keys.normalize_recovery_key(key).encode() in store
+    assert data_files_contain(snapshot, keys.normalize_recovery_key(key).encode()) == ["debug_settings.json"]
 
 
 # --- exclusion rules ---------------------------------------------------------------------------
