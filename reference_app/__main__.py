@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from reference_app.clock import DeviceClock, InvalidTimezoneError
 from reference_app.control import ControlServer
 from reference_app.defects import Defects, UnknownDefectError, describe_all
 from reference_app.device import DeviceState
+from reference_app.keystore import KeyStoreError
 
 log = logging.getLogger("reference_app.app")
 
@@ -67,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: device file {device_file} is invalid: {error}", file=sys.stderr)
         return 2
     handler = install(log_path, clock)
-    app = App(data_dir, defects=defects, policy=args.policy, layout=args.layout, clock=clock, seed=args.seed)
+    try:
+        app = App(data_dir, defects=defects, policy=args.policy, layout=args.layout, clock=clock, seed=args.seed)
+    except (KeyStoreError, ValueError, OSError, sqlite3.DatabaseError) as error:
+        print(f"error: cannot open the app data in {data_dir}: {error}", file=sys.stderr)
+        handler.close()
+        return 2
     try:
         server = ControlServer(app, handler, args.port)
     except OSError as error:

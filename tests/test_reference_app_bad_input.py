@@ -194,3 +194,24 @@ def test_message_to_unknown_chat(phone_app):
     with pytest.raises(ActionRejectedError, match="no chat titled 'Nobody'") as caught:
         phone_app.send_message("Nobody", "hi")
     assert caught.value.status == 404
+
+
+def test_corrupt_settings_file_reported(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "settings.json").write_text("{broken")
+    result = run_app("--data", str(data))
+    assert result.returncode == 2
+    assert "cannot open the app data" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keystore_without_device_key_reported(tmp_path):
+    app = ReferenceTarget(tmp_path / "phone")
+    app.start()
+    app.register_account(ACCOUNT)
+    app.enable_backups("free")
+    app.stop()
+    app.device_file.unlink()
+    with pytest.raises(DeviceError, match="keystore key; wipe the app data"):
+        app.start()

@@ -295,3 +295,27 @@ def test_disable_deletes_remote_backup(app_stub, tmp_path):
     assert len(deletes) == 2
     assert path is None or not app_stub.admin.object_exists(path)
     assert not restored.ok
+
+
+def test_setup_order_before_first_upload(app_stub, tmp_path):
+    phone = start_phone(app_stub, tmp_path / "phone")
+    now = phone.target.clock_ms()
+    phone.target.load_scenario(scenario(now, [message("a", now - HOUR_MS)]))
+    mark = app_stub.admin.set_marker("setup-order")
+    phone.target.enable_backups("free")
+    assert phone.target.back_up_now().ok
+    phone.target.close()
+    calls = [
+        (r["method"], r["path"])
+        for r in app_stub.admin.recordings(since_id=mark)
+        if r["path"].startswith("/v1/archives")
+    ]
+    first_form = calls.index(("GET", "/v1/archives/upload/form"))
+    assert calls[:4] == [
+        ("PUT", "/v1/archives/backupid"),
+        ("GET", "/v1/archives/auth"),
+        ("PUT", "/v1/archives/keys"),
+        ("PUT", "/v1/archives/keys"),
+    ]
+    assert first_form > 3
+    assert calls.count(("GET", "/v1/archives/auth")) == 1

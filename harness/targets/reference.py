@@ -229,7 +229,7 @@ class ReferenceTarget(Target):
         """Load a scenario: a ``harness.scenario`` Scenario (resolved here) or a resolved one.
 
         Relative times resolve against the scenario's ``now`` when it has one, otherwise
-        against the device clock.
+        against the device clock. The scenario's ``steps`` are not run here; the suite runs them.
         """
         resolved = self._resolved(scenario)
         header = {key: resolved[key] for key in ("name", "now_ms", "self", "contacts", "groups", "chats")}
