@@ -1,13 +1,17 @@
 """Every frame stream of Signal's backup test corpus survives a restore into the reference app
 and an export back out.
 
-For each of the 604 ``.binproto`` files: the app's importer writes it into a fresh message
-store (the restore code path), the app's exporter writes a remote backup from that store (the
-backup code path, exclusion rules on), libsignal validates the export, and libsignal's
-ComparableBackup of the export must equal that of the original after the harness's own
-exclusion rules are applied to the original. The importer and exporter run in this process
-against a store file, which is the same code the app process runs; one libsignal bridge serves
-every file.
+Each of the 604 ``.binproto`` files goes through four steps:
+
+1. the app's importer writes it into a fresh message store (the restore code path);
+2. the app's exporter writes a remote backup from that store (the backup code path, with the
+   exclusion rules on);
+3. libsignal validates the export;
+4. libsignal's ComparableBackup of the export must equal that of the original, after the
+   harness's own exclusion rules are applied to the original.
+
+The importer and exporter run in this process against a store file, which is the same code the
+app process runs. One libsignal bridge serves every file.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def data_files_contain(snapshot, secret: bytes) -> list[str]:
     return [str(path.relative_to(snapshot)) for path in snapshot.rglob("*") if path.is_file() and secret in path.read_bytes()]
 
 
-def test_correct_app_keeps_key_out_of_log_and_files(app_stub, tmp_path):
+def test_key_absent_from_log_and_files(app_stub, tmp_path):
     phone, key, _, _ = backed_up(app_stub, tmp_path / "p")
     compact = keys.normalize_recovery_key(key).encode()
     log_text = phone.target.log_path.read_bytes()

@@ -168,3 +168,11 @@ def test_next_run_jitter_applies():
     zone = zoneinfo.ZoneInfo("UTC")
     base = next_backup_time(local_ms("2025-03-01T10:00:00"), 2, 0, zone, 0)
     assert next_backup_time(local_ms("2025-03-01T10:00:00"), 2, 0, zone, -300_000) == base - 300_000
+
+
+def test_every_defect_has_a_behaviour_test():
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "test_reference_app_defects.py").read_text(encoding="utf-8")
+    untested = [name for name in DEFECTS if f'"{name}"' not in text]
+    assert untested == []
