@@ -235,3 +235,19 @@ def test_alarm_is_jittered(days):
         == f"{alarm['hour']:02d}:{alarm['minute']:02d}:00.000000"
     ]
     assert len(exact) < len(days.alarms), f"all {len(days.alarms)} daily alarms fell exactly on the slot: no jitter"
+
+
+def test_upload_form_states_archive_size(days):
+    """Each upload form request names the exact size of the archive uploaded next (C-12 step 4)."""
+    forms = [r for r in days.requests if (r.method, r.path) == ("GET", "/v1/archives/upload/form")]
+    assert forms, "no upload form request was recorded"
+    uploads = [r for r in days.requests if r.method == "PATCH" and r.path.endswith("/messageBackup")]
+    for form in forms:
+        values = form.query_values().get("uploadLength")
+        assert values, f"{form.location()}: no uploadLength query parameter"
+        following = next((upload for upload in uploads if upload.id > form.id), None)
+        if following is not None and following.header("upload-length") is not None:
+            assert int(values[0]) == int(following.header("upload-length")), (
+                f"{form.location()}: uploadLength={values[0]}, but request #{following.id} uploaded "
+                f"{following.header('upload-length')} bytes"
+            )

@@ -17,6 +17,7 @@ from device_support import (
     archive_messages,
     archive_object_path,
     back_up,
+    describe_findings,
     download_archive,
     expected_fate,
     read_archive,
@@ -25,6 +26,7 @@ from device_support import (
 )
 from harness import keys
 from harness.device_session import stub_endpoints
+from harness.traffic import AccountIdentity, check_archive_plane
 
 COMMIT_ROUTES = {("PUT", "/v1/archives/backupid"), ("PUT", "/v1/archives/keys")}
 
@@ -178,3 +180,12 @@ def test_no_commitment_before_restore(phone, recorder):
     )
     early = [request for request in commits if restored_at is None or request.id < restored_at]
     assert not early, f"{early[0].location()}: backup id committed while restoring (before the archive was read)"
+
+
+def test_restore_requests_unlinkable(phone, recorder, account):
+    """The archive download and the attachment downloads of a restore carry no account auth."""
+    identity = AccountIdentity(account.aci, account.e164, account.device_id, account.password)
+    requests = recorder.requests(since_id=phone["since"])
+    assert any(request.plane == "cdn" for request in requests), "the restore made no CDN request"
+    findings = check_archive_plane(requests, identity)
+    assert not findings, describe_findings(findings)

@@ -16,6 +16,7 @@ from harness.traffic import (
     check_account_plane,
     check_archive_plane,
     check_credential_prefetch,
+    check_fresh_presentations,
     check_mixed_auth,
 )
 
@@ -58,6 +59,11 @@ def test_archive_plane_has_no_identifiers(run):
 
 def test_no_request_mixes_auth(run):
     findings = check_mixed_auth(run["requests"])
+    assert not findings, describe_findings(findings)
+
+
+def test_presentations_never_reused(run):
+    findings = check_fresh_presentations(run["requests"])
     assert not findings, describe_findings(findings)
 
 

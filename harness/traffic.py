@@ -8,7 +8,10 @@ The stub classifies every request into a plane (``server_stub/ADMIN_API.md``): "
 * archive and CDN requests carry nothing that names the account: no account ``Authorization``
   on archive routes, and no ACI, phone number, account password or ``<aci>.<device id>``
   login in any encoding anywhere in the request (path, query, headers, body);
-* no request carries both account auth and zero-knowledge auth headers;
+* no request carries both account auth and zero-knowledge auth headers, and no CDN request
+  carries the account's Basic auth;
+* every zero-knowledge request carries a fresh credential presentation, because a repeated
+  presentation links the requests that share it;
 * account requests never contain a backup id (messages or media) in any encoding;
 * credentials are fetched ahead of time: each ``GET /v1/archives/auth`` asks for at least
   7 days, and no fetch happens while an earlier one still covers the current day.
@@ -183,6 +186,20 @@ def has_zk_auth(request: RecordedRequest) -> bool:
     return any(request.header(name) is not None for name in ZK_HEADERS)
 
 
+def carries_account_login(request: RecordedRequest, identity: AccountIdentity) -> bool:
+    """Return whether the Authorization header is Basic auth with the account's login."""
+    value = request.header("authorization") or ""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return False
+    user, _, password = decoded.partition(":")
+    return user.split(".")[0].lower() == identity.aci.lower() or (bool(identity.password) and password == identity.password)
+
+
 def check_archive_plane(
     requests: Iterable[RecordedRequest], identity: AccountIdentity
 ) -> list[Finding]:
@@ -192,6 +209,14 @@ def check_archive_plane(
     for request in requests:
         if request.plane not in ("archive", "cdn"):
             continue
+        if request.plane == "cdn" and carries_account_login(request, identity):
+            findings.append(
+                Finding(
+                    "unlinkability.account-auth",
+                    f"{request.location()}: CDN request sent with the account's Basic auth",
+                    request.location(),
+                )
+            )
         if request.plane == "archive" and has_account_auth(request):
             findings.append(
                 Finding(
@@ -223,6 +248,26 @@ def check_mixed_auth(requests: Iterable[RecordedRequest]) -> list[Finding]:
         for request in requests
         if has_account_auth(request) and has_zk_auth(request) and request.plane != "cdn"
     ]
+
+
+def check_fresh_presentations(requests: Iterable[RecordedRequest]) -> list[Finding]:
+    """Find zero-knowledge requests that reuse an earlier request's credential presentation."""
+    first_use: dict[str, RecordedRequest] = {}
+    findings = []
+    for request in requests:
+        presentation = request.header("x-signal-zk-auth")
+        if not presentation:
+            continue
+        earlier = first_use.setdefault(presentation, request)
+        if earlier is not request:
+            findings.append(
+                Finding(
+                    "unlinkability.reused-presentation",
+                    f"{request.location()}: reuses the credential presentation of request #{earlier.id}",
+                    request.location(),
+                )
+            )
+    return findings
 
 
 def check_account_plane(
@@ -315,5 +360,6 @@ def check_unlinkability(
     return [
         *check_archive_plane(requests, identity),
         *check_mixed_auth(requests),
+        *check_fresh_presentations(requests),
         *check_account_plane(requests, backup_ids),
     ]

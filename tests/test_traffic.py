@@ -14,6 +14,7 @@ from harness.traffic import (
     check_account_plane,
     check_archive_plane,
     check_credential_prefetch,
+    check_fresh_presentations,
     check_mixed_auth,
     check_unlinkability,
 )
@@ -176,3 +177,21 @@ def test_unlinkability_combines_rules():
         request(3, plane="cdn", path="/backups/dir/messageBackup", headers=[("Authorization", "Basic abc")]),
     ]
     assert check_unlinkability(requests, IDENTITY, BACKUP_IDS) == []
+
+
+def test_account_basic_auth_on_cdn_reported():
+    auth = [("Authorization", basic(ACI, IDENTITY.password))]
+    findings = check_archive_plane([request(4, plane="cdn", path="/upload/backups", headers=auth)], IDENTITY)
+    assert [f.rule for f in findings] == ["unlinkability.account-auth", "unlinkability.identifier"]
+    assert "Basic auth" in findings[0].message
+
+
+def test_fresh_presentations_pass():
+    assert check_fresh_presentations([request(1, headers=zk_headers()), request(2, headers=zk_headers())]) == []
+
+
+def test_reused_presentation_reported():
+    headers = zk_headers()
+    findings = check_fresh_presentations([request(1, headers=headers), request(2, headers=headers)])
+    assert [f.rule for f in findings] == ["unlinkability.reused-presentation"]
+    assert "request #1" in findings[0].message
