@@ -91,7 +91,7 @@ def test_wrong_key_fails_cleanly(phone, target):
     assert_failed_cleanly(result, target, {"incorrect-key"}, "a wrong recovery key")
 
 
-@pytest.mark.parametrize("entry", ["ABCD EFGH", "a" * 65, "é" * 64])
+@pytest.mark.parametrize("entry", ["ABCD EFGH", "a" * 65, "é" * 64], ids=["8-characters", "65-characters", "non-ascii"])
 def test_malformed_key_fails_cleanly(phone, target, entry):
     assert_failed_cleanly(target.restore(entry), target, {"invalid-key"}, f"the malformed key {entry[:12]!r}")
 

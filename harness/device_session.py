@@ -213,6 +213,8 @@ def new_account(stub: StubHandle, tier: str) -> Account:
 # Per-test artifacts ------------------------------------------------------------------------
 
 # Recording fields worth keeping in an artifact (bodies are referenced by hash only).
+# How deep archive_summaries looks into fixture values (dicts, lists, plain objects).
+MAX_SEARCH_DEPTH = 4
 TRAFFIC_FIELDS = ("id", "time", "plane", "method", "path", "query", "headers", "status", "request_body", "faults", "outcome")
 
 
@@ -229,15 +231,57 @@ def start_capture(stub: StubHandle | None, target: Target | None, test_name: str
     return CaptureStart(record_id, position)
 
 
-def capture_test_artifacts(folder: ArtifactFolder, stub: StubHandle | None, target: Target | None, start: CaptureStart) -> None:
-    """Save the requests and app log lines of one test; an infrastructure failure is logged only."""
+def capture_test_artifacts(
+    folder: ArtifactFolder,
+    stub: StubHandle | None,
+    target: Target | None,
+    start: CaptureStart,
+    *,
+    failed: bool = False,
+    funcargs: dict[str, Any] | None = None,
+) -> None:
+    """Save the requests and app log lines of one test; an infrastructure failure is logged only.
+
+    For a failed test the traffic starts where the module's recorder started, the log is the
+    whole log, and every archive summary found among the fixture values is saved too.
+    """
+    funcargs = funcargs or {}
+    recorder = funcargs.get("recorder")
     try:
         if stub is not None and start.record_id is not None:
-            records = stub.admin.recordings(since_id=start.record_id, limit=100_000)
+            since = recorder.start_id if failed and isinstance(recorder, Recorder) else start.record_id
+            records = stub.admin.recordings(since_id=since, limit=100_000)
             traffic = [{name: record.get(name) for name in TRAFFIC_FIELDS} for record in records]
             folder.save_json("traffic.json", traffic)
         if target is not None and start.log_position is not None:
-            lines = target.read_log(start.log_position)
+            lines = target.read_log(None if failed else start.log_position)
             folder.save_text("app-log.txt", "".join(line.text + "\n" for line in lines))
+        if failed:
+            for name, summary in archive_summaries(funcargs):
+                folder.save_json(f"archive-summary-{name}.json", summary)
     except InfrastructureError as error:
         log.warning("could not save the artifacts of %s: %s", folder.path.name, error)
+
+
+def archive_summaries(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Find decrypted-archive views (objects with ``to_json`` and ``findings``) among fixture values."""
+    found = []
+
+    def visit(name: str, value: Any, depth: int) -> None:
+        if hasattr(value, "to_json") and hasattr(value, "findings") and hasattr(value, "items"):
+            found.append((name, value.to_json()))
+        elif depth >= MAX_SEARCH_DEPTH:
+            return
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                visit(f"{name}-{key}", inner, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for index, inner in enumerate(value):
+                visit(f"{name}-{index}", inner, depth + 1)
+        elif type(value).__module__ not in ("builtins",) and hasattr(value, "__dict__") and not isinstance(value, type):
+            for key, inner in vars(value).items():
+                visit(f"{name}-{key}", inner, depth + 1)
+
+    for name, value in values.items():
+        visit(name, value, 0)
+    return found[:20]

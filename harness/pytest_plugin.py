@@ -220,7 +220,11 @@ def artifacts(request: pytest.FixtureRequest) -> "ArtifactFolder":
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Save the recorded traffic and the app log of a device test into its artifact folder."""
+    """Save the recorded traffic and the app log of a device test into its artifact folder.
+
+    A passing test keeps what happened during its own call. A failing one also gets the
+    module's whole traffic and log and the summaries of the archives its fixtures decrypted.
+    """
     funcargs = getattr(item, "funcargs", {})
     stub, target = funcargs.get("stub"), funcargs.get("target")
     if stub is None and target is None:
@@ -228,10 +232,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     from harness.device_session import capture_test_artifacts, start_capture
 
     start = start_capture(stub, target, item.name)
+    failed = False
     try:
         return (yield)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        capture_test_artifacts(artifact_folder(item), stub, target, start)
+        capture_test_artifacts(artifact_folder(item), stub, target, start, failed=failed, funcargs=funcargs)
 
 
 # Device fixtures ------------------------------------------------------------------------
