@@ -97,6 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tier(name): backup tier the test module enables (free or paid)")
+    config.addinivalue_line(
+        "markers", "no_capture: save no per-test traffic and log artifacts (for many small tests)"
+    )
     report_dir = config.getoption("harness_report", None)
     if not report_dir:
         return
@@ -143,8 +146,10 @@ class SummaryReporter:
         artifacts = dict(report.user_properties).get("artifacts", "")
         if artifacts:
             artifacts = _relative_to(Path(artifacts), self.summary.report_dir)
+        # One rewrite per test (at its teardown), and at once when a phase fails.
+        write = report.when == "teardown" or report.failed
         self.summary.record(
-            report.nodeid, outcome_of(report), report.duration, failure_line(report), artifacts
+            report.nodeid, outcome_of(report), report.duration, failure_line(report), artifacts, write=write
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -227,7 +232,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """
     funcargs = getattr(item, "funcargs", {})
     stub, target = funcargs.get("stub"), funcargs.get("target")
-    if stub is None and target is None:
+    if (stub is None and target is None) or item.get_closest_marker("no_capture"):
         return (yield)
     from harness.device_session import capture_test_artifacts, start_capture
 

@@ -110,8 +110,9 @@ class RunSummary:
         duration_s: float = 0.0,
         message: str = "",
         artifacts: str = "",
+        write: bool = True,
     ) -> None:
-        """Store one phase of a test (setup, call or teardown) and rewrite the file.
+        """Store one phase of a test (setup, call or teardown) and rewrite the file if ``write``.
 
         ``outcome`` None adds the duration and artifacts only (a passing setup or teardown).
         A later "passed" never hides an earlier "failed" or "error", so a teardown error
@@ -127,7 +128,8 @@ class RunSummary:
             entry.message = entry.message or message
         entry.duration_s = round(entry.duration_s + duration_s, 3)
         entry.artifacts = artifacts or entry.artifacts
-        self.write()
+        if write:
+            self.write()
 
     def finish(self, exit_status: int) -> None:
         self.finished_ms = int(time.time() * 1000)

@@ -1,0 +1,146 @@
+"""The defect matrix: every planted defect of the reference app makes the device suite fail,
+and the failing tests include the one written to catch it; the clean app passes everything.
+
+Each defect runs ``backup-harness run --defect NAME --only <module>`` for the modules of its
+expected tests, two runs at a time, in subprocesses (a whole run per defect would take ten
+minutes on two cores). ``MATRIX`` is the one table of defect -> tests meant for it; a defect
+the app offers but the table lacks fails ``test_matrix_lists_every_defect``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+PARALLEL_RUNS = 2
+RUN_TIMEOUT_S = 600
+
+# Defect -> the tests meant to catch it (module::test name, parameters ignored).
+MATRIX: dict[str, list[str]] = {
+    "plaintext-upload": ["test_encryption.py::test_archive_opens_with_recovery_key"],
+    "static-iv": ["test_encryption.py::test_fresh_iv_per_archive"],
+    "bad-mac": ["test_encryption.py::test_archive_mac_valid"],
+    "key-to-server": ["test_encryption.py::test_recovery_key_not_in_requests"],
+    "key-to-log": ["test_encryption.py::test_recovery_key_not_in_log"],
+    "key-in-settings": ["test_encryption.py::test_recovery_key_not_in_app_files"],
+    "keeps-view-once-media": ["test_exclusion.py::test_view_once_are_tombstones"],
+    "keeps-short-timers": ["test_exclusion.py::test_short_timers_absent"],
+    "ignores-time-left": ["test_exclusion.py::test_expiring_within_24h_absent"],
+    "over-excludes": ["test_exclusion.py::test_long_timers_kept_unchanged"],
+    "appends-instead-of-replace": ["test_daily_replacement.py::test_archive_has_nothing_extra"],
+    "stale-snapshot": ["test_daily_replacement.py::test_archive_holds_days_messages"],
+    "keeps-deleted": ["test_daily_replacement.py::test_deleted_messages_gone"],
+    "no-refresh": ["test_daily_replacement.py::test_refresh_sent_each_day"],
+    "no-jitter": ["test_daily_replacement.py::test_alarm_is_jittered"],
+    "omit-upload-length": ["test_daily_replacement.py::test_upload_form_states_archive_size"],
+    "restore-ignores-mac": ["test_restore.py::test_corrupted_archive_fails_cleanly"],
+    "partial-restore-on-error": ["test_restore.py::test_broken_frame_leaves_no_partial_data"],
+    "commits-before-restore": ["test_restore.py::test_no_commitment_before_restore"],
+    "account-auth-on-cdn": ["test_restore.py::test_restore_requests_unlinkable"],
+    "account-auth-on-archive-routes": ["test_unlinkability.py::test_archive_plane_has_no_account_credentials"],
+    "fetch-credentials-every-call": ["test_unlinkability.py::test_credentials_fetched_ahead"],
+    "reuse-presentation": ["test_unlinkability.py::test_presentations_never_reused"],
+    "media-window-30-days": ["test_media_retention.py::test_free_media_inside_window_restores"],
+    "sign-media-with-messages-key": ["test_media_retention.py::test_paid_media_copied"],
+    "skip-media-refresh": ["test_media_retention.py::test_paid_refresh_keeps_media_alive"],
+    "rotation-keeps-media-key": ["test_key_rotation.py::test_media_root_key_rotates"],
+}
+
+pytestmark = pytest.mark.slow
+
+
+def known_defects() -> set[str]:
+    listing = subprocess.run(
+        [sys.executable, "-m", "reference_app", "--list-defects"],
+        cwd=REPOSITORY, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    return {line.split()[0] for line in listing.splitlines() if line.strip()}
+
+
+def modules_of(tests: list[str]) -> list[str]:
+    return sorted({test.split("::")[0].removeprefix("test_").removesuffix(".py") for test in tests})
+
+
+def run_suite(report: Path, defect: str | None, modules: list[str]) -> dict:
+    command = [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())", "run", "--report", str(report)]
+    if defect:
+        command += ["--defect", defect]
+    for module in modules:
+        command += ["--only", module]
+    finished = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    summary_path = report / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"tests": []}
+    return {"exit": finished.returncode, "summary": summary, "output": finished.stdout[-4000:] + finished.stderr[-2000:]}
+
+
+def failing(result: dict) -> set[str]:
+    """Return the failed tests of a run as module::name, parameters dropped."""
+    names = set()
+    for test in result["summary"]["tests"]:
+        if test["outcome"] == "failed":
+            path, _, name = test["nodeid"].partition("::")
+            names.add(f"{path.rsplit('/', 1)[-1]}::{name.split('[')[0]}")
+    return names
+
+
+@pytest.fixture(scope="module")
+def matrix_runs(tmp_path_factory) -> dict[str | None, dict]:
+    """Run the clean suite and every defect's modules, two at a time."""
+    jobs: dict[str | None, list[str]] = {None: []}
+    for defect, tests in MATRIX.items():
+        jobs[defect] = modules_of(tests)
+    root = tmp_path_factory.mktemp("matrix")
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        futures = {
+            defect: pool.submit(run_suite, root / (defect or "clean"), defect, modules)
+            for defect, modules in jobs.items()
+        }
+        results = {defect: future.result() for defect, future in futures.items()}
+    (root / "defect-matrix.md").write_text(matrix_markdown(results))
+    print(f"\ndefect matrix written to {root / 'defect-matrix.md'}")
+    return results
+
+
+def matrix_markdown(results: dict[str | None, dict]) -> str:
+    lines = ["| Defect | Test meant to catch it | Caught | Failing tests in its modules |", "|---|---|---|---|"]
+    for defect, tests in MATRIX.items():
+        result = results.get(defect)
+        failed = failing(result) if result else set()
+        caught = "yes" if set(tests) & failed else "no"
+        others = ", ".join(sorted(name.split("::")[1] for name in failed)) or "none"
+        meant = ", ".join(f"`{test}`" for test in tests)
+        lines.append(f"| `{defect}` | {meant} | {caught} | {others} |")
+    clean = results.get(None)
+    if clean:
+        total = len(clean["summary"]["tests"])
+        passed = sum(test["outcome"] == "passed" for test in clean["summary"]["tests"])
+        lines.append(f"\nClean reference app: {passed} of {total} tests passed (exit status {clean['exit']}).")
+    return "\n".join(lines) + "\n"
+
+
+def test_matrix_lists_every_defect():
+    assert set(MATRIX) == known_defects()
+
+
+def test_clean_app_passes_everything(matrix_runs):
+    result = matrix_runs[None]
+    outcomes = {test["nodeid"]: test["outcome"] for test in result["summary"]["tests"]}
+    not_passed = {nodeid: outcome for nodeid, outcome in outcomes.items() if outcome != "passed"}
+    assert outcomes, f"the clean run collected no tests:\n{result['output']}"
+    assert not not_passed, f"clean app: {not_passed}\n{result['output']}"
+    assert result["exit"] == 0
+
+
+@pytest.mark.parametrize("defect", sorted(MATRIX))
+def test_defect_caught_by_its_test(matrix_runs, defect):
+    result = matrix_runs[defect]
+    meant = set(MATRIX[defect])
+    failed = failing(result)
+    assert result["exit"] == 1, f"defect {defect}: run exit status {result['exit']}, expected 1\n{result['output']}"
+    assert meant & failed, f"defect {defect}: none of {sorted(meant)} failed; failing: {sorted(failed)}\n{result['output']}"
