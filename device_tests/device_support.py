@@ -1,7 +1,7 @@
 """Helpers of the device suite: reading what the stub stored, scenario steps, expected fates.
 
-Everything here sees the target only through ``harness.targets.base.Target`` plus the two
-scenario actions a multi-day test needs (``add_messages`` and ``delete_message``), and sees
+Everything here reaches the target only through ``harness.targets.base.Target`` plus the two
+scenario actions a multi-day test needs (``add_messages`` and ``delete_message``). It reaches
 the server only through the stub's admin API.
 """
 
@@ -287,7 +287,7 @@ def describe_findings(findings: Iterable[Finding], limit: int = 5) -> str:
 
 
 def timer_start(message: dict[str, Any], policy: str) -> int | None:
-    """Return the start of a message's timer as the exporter sees it (Android repairs it)."""
+    """Return the start of a message's timer as the exporter writes it (Android repairs it)."""
     if message["expire_start_ms"] is not None:
         return message["expire_start_ms"]
     if policy != "android":

@@ -9,8 +9,8 @@ Collected only with ``--corpus DIR`` (``backup-harness run --corpus DIR``). For 
   byte to the original.
 
 For one file of each of ``RESTORE_SAMPLE`` categories (the name without its number), the
-archive is also stored at the account's backup path on the stub, the target restores it on a
-wiped app and backs up again, and libsignal's canonical form (ComparableBackup) of the new
+archive is also stored at the account's backup path on the stub. The target restores it on a
+wiped app and backs up again. libsignal's canonical form (ComparableBackup) of the new
 archive must equal the original's.
 NOTE: a restore costs a wipe and an app start (about 1.3 s on the reference app), so the
 target round trip is sampled; all files go through the other checks.

@@ -2,8 +2,8 @@
 IV and no repeated ciphertext block, and nothing secret or planted leaks anywhere.
 
 The module plants canaries (unique random strings) in message bodies, captions, attachment
-bytes and file names, backs up twice with the same content, and then checks every archive
-the stub received, every recorded request, the app's log and the app's files.
+bytes and file names and backs up twice with the same content. The tests then check every
+archive the stub received, every recorded request, the app's log and the app's files.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Restore: wipe the app, restore with the recovery key, and the visible messages equal the
 pre-wipe ones minus exclusions and minus what expired meanwhile. A wrong key, a malformed key,
 a corrupted archive, a truncated download, an archive that breaks off in the middle and a
-missing archive each fail with a clear error and leave no data; a retry with the right key
+missing archive each fail with a clear error and leave no data. A retry with the right key
 then works, and nothing is committed to the server before the restore.
 
 The tests run in file order on one wiped app: each failure must leave it empty for the next.

@@ -1,7 +1,7 @@
 """What the device-suite fixtures are made of: settings, the stub handle, the clock, the recorder.
 
 The pytest plugin (``harness.pytest_plugin``) builds these objects on request, so this module
-is imported only when a test asks for a device fixture.
+is imported only when a test requests a device fixture.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ The stub classifies every request into a plane (``server_stub/ADMIN_API.md``): "
 * every zero-knowledge request carries a fresh credential presentation, because a repeated
   presentation links the requests that share it;
 * account requests never contain a backup id (messages or media) in any encoding;
-* credentials are fetched ahead of time: each ``GET /v1/archives/auth`` asks for at least
+* credentials are fetched ahead of time: each ``GET /v1/archives/auth`` requests at least
   7 days, and no fetch happens while an earlier one still covers the current day.
 
 Identifiers are searched as raw bytes, hex, and standard and URL-safe base64 at every byte

@@ -1,9 +1,9 @@
 """The defect matrix: every planted defect of the reference app makes the device suite fail,
-and the failing tests include the one written to catch it; the clean app passes everything.
+and the failing tests include the one written to catch it. The clean app passes everything.
 
 Each defect runs ``backup-harness run --defect NAME --only <module>`` for the modules of its
-expected tests, two runs at a time, in subprocesses (a whole run per defect would take ten
-minutes on two cores). ``MATRIX`` is the one table of defect -> tests meant for it; a defect
+expected tests, two runs at a time, in subprocesses, because a whole run per defect would
+take about ten minutes on two cores. ``MATRIX`` is the one table of defect -> tests meant for it; a defect
 the app offers but the table lacks fails ``test_matrix_lists_every_defect``.
 """
 

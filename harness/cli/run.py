@@ -1,10 +1,10 @@
 """`backup-harness run`: the main job.
 
-Starts an embedded stub server, runs the device suite (``device_tests/``) on the target
-through pytest and the harness plugin, prints one progress line per test and a final table
-per property, and writes the report folder: ``summary.json`` (rewritten after every test),
-``junit.xml``, ``allure-results/`` and ``artifacts/``. The exit status is 0 when every test
-passed, 1 when a check failed and 3 when only the infrastructure failed.
+The job starts an embedded stub server and runs the device suite (``device_tests/``) on the
+target through pytest and the harness plugin. It prints one progress line per test and a
+final table per property. The report folder gets ``summary.json`` (rewritten after every
+test), ``junit.xml``, ``allure-results/`` and ``artifacts/``. The exit status is 0 when every
+test passed, 1 when a check failed and 3 when only the infrastructure failed.
 """
 
 from __future__ import annotations
