@@ -448,6 +448,10 @@ def decrypt_layer(blob: bytes, aes_key: bytes, hmac_key: bytes) -> bytes:
         raise MediaLayerError("padding is invalid") from None
 
 
+# Media name suffix of an attachment's thumbnail (Signal-Android: mediaName + "_thumbnail").
+THUMBNAIL_SUFFIX = "_thumbnail"
+
+
 def media_id_text(media_id: bytes) -> str:
     return base64.urlsafe_b64encode(media_id).decode("ascii").rstrip("=")
 
@@ -472,6 +476,7 @@ def media_objects(stub: Any, view: ArchiveView, aci: str) -> MediaTier:
         for entry in stub.admin.objects(prefix):
             objects[entry["path"].rsplit("/", 1)[-1]] = entry["path"]
     expected: dict[str, tuple[str, Any]] = {}
+    thumbnails: set[str] = set()
     for item in view.items:
         for attachment in item.attachments:
             name = attachment.media_name()
@@ -479,7 +484,9 @@ def media_objects(stub: Any, view: ArchiveView, aci: str) -> MediaTier:
                 continue
             media_id = media_id_text(keys.derive_media_id(media_root_key, name))
             expected[media_id] = (item.location(), attachment)
-    unreferenced = sorted(set(objects) - set(expected))
+            # A paid client may also store the attachment's thumbnail under "<name>_thumbnail".
+            thumbnails.add(media_id_text(keys.derive_media_id(media_root_key, name + THUMBNAIL_SUFFIX)))
+    unreferenced = sorted(set(objects) - set(expected) - thumbnails)
     missing = [f"{location}: {attachment.role} '{attachment.file_name}'" for media_id, (location, attachment) in expected.items() if media_id not in objects]
     return MediaTier(objects, expected, unreferenced, missing)
 
