@@ -152,7 +152,7 @@ def comparable(message):
     return message
 
 
-def test_restored_messages_match(origin, target, clock):
+def test_restored_messages_match(origin, target, clock, artifacts):
     now = clock.now_ms()
     expected = {
         (message.chat, message.sent_at_ms): comparable(message)
@@ -164,6 +164,15 @@ def test_restored_messages_match(origin, target, clock):
     shown = {(message.chat, message.sent_at_ms): comparable(message) for message in target.visible_messages()}
     missing = sorted(set(expected) - set(shown))
     extra = sorted(set(shown) - set(expected))
+    changed = sorted(place for place in set(expected) & set(shown) if shown[place] != expected[place])
+    artifacts.save_json(
+        "restore-diff.json",
+        {
+            "missing": [dataclasses.asdict(expected[place]) for place in missing],
+            "extra": [dataclasses.asdict(shown[place]) for place in extra],
+            "changed": [{"before": dataclasses.asdict(expected[p]), "after": dataclasses.asdict(shown[p])} for p in changed],
+        },
+    )
     assert not missing, f"{len(missing)} message(s) not restored, e.g. chat {missing[0][0]!r}, sent {missing[0][1]}"
     assert not extra, f"{len(extra)} message(s) restored that should be gone, e.g. chat {extra[0][0]!r}, sent {extra[0][1]}"
     for place, message in expected.items():
