@@ -26,7 +26,7 @@ from typing import Any
 
 from reference_app.backup_job import BackupFailure, BackupService
 from reference_app.clock import DeviceClock, InvalidTimezoneError
-from reference_app.conversations import ConversationError, Conversations, NewMessage, new_attachment
+from reference_app.conversations import ConversationError, Conversations, NewAttachment, NewMessage, new_attachment
 from reference_app.defects import Defects
 from reference_app.device import DeviceState
 from reference_app.jobs import JobRunner
@@ -39,6 +39,7 @@ from reference_app.schedule import Scheduler
 from reference_app import screens, transit_uploads
 from reference_app.settings import Account, SettingsFile
 from reference_app.store import MessageStore
+from reference_app.thumbnails import has_thumbnail, thumbnail_for_seed
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,8 @@ class App:
             raise bad_request("this chat is not a 1:1 chat; name the author of the incoming message")
         return int(row["id"])
 
-    def _new_message(self, body: dict[str, Any], direction: str) -> NewMessage:
+    def _new_message(self, body: dict[str, Any], direction: str, attachments: list[NewAttachment]) -> NewMessage:
+        """Build the message; ``attachments`` receives each attachment as its files are written."""
         chat_id = self._chat_id(field(body, "chat", str))
         now = self.clock.now_ms()
         chat = self.store.query_one("SELECT expiration_timer_ms FROM chats WHERE id = ?", (chat_id,))
@@ -277,7 +279,8 @@ class App:
 
         view_once = bool(body.get("view_once", False))
         specs = field(body, "attachments", list, required=False, default=[])
-        attachments = [self._attachment(spec, index) for index, spec in enumerate(specs)]
+        for index, spec in enumerate(specs):
+            attachments.append(self._attachment(spec, index))
         if view_once and len(attachments) != 1:
             raise bad_request("a view-once message needs exactly one attachment")
         if view_once:
@@ -331,10 +334,15 @@ class App:
             raise bad_request(f"attachments[{index}].size must not be negative")
         seed = str(spec.get("seed", f"attachment:{self.clock.now_ms()}:{index}"))
         data = generate_content(seed, size, spec.get("embed"))
+        content_type = field(spec, "content_type", str)
+        flag = spec.get("thumbnail", has_thumbnail(content_type))
+        if not isinstance(flag, bool):
+            raise bad_request(f"attachments[{index}].thumbnail must be true or false")
         return new_attachment(
             self.files,
             data,
-            field(spec, "content_type", str),
+            content_type,
+            thumbnail=thumbnail_for_seed(seed) if flag else None,
             file_name=spec.get("file_name"),
             caption=spec.get("caption"),
         )
@@ -342,11 +350,18 @@ class App:
     def add_message(self, body: dict[str, Any], direction: str) -> dict[str, Any]:
         self._require_account()
         self._skip_restore()
+        written: list[NewAttachment] = []
         try:
-            message = self._new_message(body, direction)
+            message = self._new_message(body, direction, written)
             with self.store.transaction() as db:
                 self.conversations.add_message(db, message)
-        except ConversationError as error:
+        except (ActionError, ConversationError) as error:
+            # A rejected message leaves no attachment or thumbnail file behind.
+            for attachment in written:
+                self.files.delete(attachment.local_file)
+                self.files.delete(attachment.thumbnail_file)
+            if isinstance(error, ActionError):
+                raise
             raise ActionError(404 if error.code == "not-found" else 409, error.code, str(error)) from None
         if message.attachments:
             self.jobs.submit("upload-attachments", lambda: transit_uploads.upload_pending(self), coalesce=True)

@@ -81,6 +81,7 @@ class NewAttachment:
     file_name: str | None = None
     caption: str | None = None
     uploaded_ms: int | None = None
+    thumbnail_file: str | None = None
 
     def message_attachment(self) -> Any:
         attachment = schema.MessageAttachment()
@@ -99,7 +100,8 @@ class NewAttachment:
         return attachment
 
 
-def new_attachment(files: Any, data: bytes, content_type: str, **details: Any) -> NewAttachment:
+def new_attachment(files: Any, data: bytes, content_type: str, thumbnail: bytes | None = None, **details: Any) -> NewAttachment:
+    """Write the plaintext (and the thumbnail, if any) to files and return the new attachment."""
     from reference_app.media import new_attachment_key
 
     return NewAttachment(
@@ -108,6 +110,7 @@ def new_attachment(files: Any, data: bytes, content_type: str, **details: Any) -
         key=new_attachment_key(),
         plaintext_hash=hashlib.sha256(data).digest(),
         local_file=files.write(data),
+        thumbnail_file=files.write(thumbnail) if thumbnail is not None else None,
         **details,
     )
 
@@ -267,8 +270,8 @@ class Conversations:
         row_id = Importer(db).import_chat_item(item, 0, message.scenario_id)
         for attachment in message.attachments:
             db.execute(
-                "UPDATE attachments SET local_file = ?, pending_upload_ms = ? WHERE chat_item_id = ? AND key = ?",
-                (attachment.local_file, attachment.uploaded_ms, row_id, attachment.key),
+                "UPDATE attachments SET local_file = ?, pending_upload_ms = ?, thumbnail_file = ? WHERE chat_item_id = ? AND key = ?",
+                (attachment.local_file, attachment.uploaded_ms, attachment.thumbnail_file, row_id, attachment.key),
             )
         if message.deleted and self._defects.active("keeps-deleted"):
             db.execute("UPDATE chat_items SET remote_deleted = 1 WHERE id = ?", (row_id,))
@@ -543,14 +546,12 @@ class Conversations:
             raise ConversationError("this message is not a view-once message", "conflict")
         current = schema.ChatItem.FromString(item["raw"])
         current.view_once_message.ClearField("attachment")
-        for row in db.execute("SELECT local_file FROM attachments WHERE chat_item_id = ?", (item["id"],)).fetchall():
-            files.delete(row["local_file"])
+        _delete_attachment_files(db, files, item["id"])
         db.execute("DELETE FROM attachments WHERE chat_item_id = ?", (item["id"],))
         db.execute("UPDATE chat_items SET viewed = 1, raw = ? WHERE id = ?", (current.SerializeToString(), item["id"]))
 
     def _remove_content(self, db: sqlite3.Connection, files: Any, item_id: int) -> None:
-        for row in db.execute("SELECT local_file FROM attachments WHERE chat_item_id = ?", (item_id,)).fetchall():
-            files.delete(row["local_file"])
+        _delete_attachment_files(db, files, item_id)
         db.execute("DELETE FROM attachments WHERE chat_item_id = ?", (item_id,))
         db.execute("DELETE FROM reactions WHERE chat_item_id = ?", (item_id,))
 
@@ -566,3 +567,9 @@ class Conversations:
             db.execute("DELETE FROM chat_items WHERE id = ?", (row["id"],))
         return len(rows)
 
+
+def _delete_attachment_files(db: sqlite3.Connection, files: Any, item_id: int) -> None:
+    """Delete the plaintext and thumbnail files of a chat item's attachments."""
+    for row in db.execute("SELECT local_file, thumbnail_file FROM attachments WHERE chat_item_id = ?", (item_id,)).fetchall():
+        files.delete(row["local_file"])
+        files.delete(row["thumbnail_file"])

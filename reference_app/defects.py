@@ -24,6 +24,7 @@ DEFECTS: dict[str, str] = {
     "stale-snapshot": "re-uploads the first exported archive instead of a fresh snapshot",
     "keeps-deleted": "keeps deleted messages, and the content of remotely deleted ones, in the archive",
     "media-window-30-days": "drops free-tier attachment locators uploaded more than 30 days before the backup",
+    "skips-thumbnails": "copies attachments to the media tier on the paid tier but never their thumbnails",
     "restore-ignores-mac": "restores an archive without checking its MAC",
     "partial-restore-on-error": "writes restored frames straight into the message store and leaves them after an error",
     "account-auth-on-archive-routes": "sends the account's Basic auth on zero-knowledge archive routes",

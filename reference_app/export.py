@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 APP_VERSION = "ReferenceApp 1.0.0"
 FREE_TIER_DEFECT_WINDOW_MS = 30 * 86_400_000
+PAID_BACKUP_TIER = 201
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,13 @@ class Exporter:
         stored = self._meta("account")
         if stored is None:
             raise ValueError("the message store has no account data; register an account first")
-        return schema.AccountData.FromString(stored)
+        account = schema.AccountData.FromString(stored)
+        if self._options.tier == "paid":
+            # Android records the tier (201 = PAID), and a restore then reads media from the media tier.
+            # NOTE: a free export keeps a stored value, so a store restored from a paid archive
+            # keeps 201 after a switch to free, and its restore falls back to the transit tier.
+            account.account_settings.backup_tier = PAID_BACKUP_TIER
+        return account
 
     def _chat(self, row: sqlite3.Row) -> Any:
         chat = schema.Chat.FromString(row["raw"])

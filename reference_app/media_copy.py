@@ -12,7 +12,8 @@ Every value comes from the media root backup key (32 random bytes kept in the ba
 
 The thumbnail *transit* key (info "20241030_SIGNAL_BACKUP_ENCRYPT_THUMBNAIL:") is a different
 thing: Android encrypts the thumbnail with it before the transit upload
-(ArchiveThumbnailUploadJob), and ``thumbnail_transit_key`` returns it. The derivations are
+(ArchiveThumbnailUploadJob). ``thumbnail_transit_key`` returns it as ``harness.keys`` splits it,
+and ``thumbnail_attachment_key`` returns the 64 bytes as Android uses them. The derivations are
 ``harness.keys`` (libsignal ``account-keys`` ``backup.rs``).
 """
 
@@ -64,6 +65,18 @@ def thumbnail_transit_key(media_root_key: bytes, attachment_media_name: str) -> 
     """Return (hmac key, aes key) that encrypt a thumbnail for its transit-tier upload."""
     thumbnail_id = keys.derive_media_id(media_root_key, thumbnail_media_name(attachment_media_name))
     return keys.derive_thumbnail_transit_key(media_root_key, thumbnail_id)
+
+
+def thumbnail_attachment_key(media_root_key: bytes, attachment_media_name: str) -> bytes:
+    """Return the 64-byte attachment key that encrypts a thumbnail for its transit-tier upload.
+
+    This is the whole HKDF output of ``thumbnail_transit_key`` in derivation order. Android
+    hands those 64 bytes to its attachment cipher as an attachment key, which takes the first
+    32 bytes as the AES key and the last 32 as the HMAC key (Signal-Android
+    ``ArchiveThumbnailUploadJob`` and ``AttachmentCipherOutputStream``). So the part that
+    ``harness.keys`` names ``hmac_key`` is the AES key in practice.
+    """
+    return b"".join(thumbnail_transit_key(media_root_key, attachment_media_name))
 
 
 @dataclass(frozen=True)

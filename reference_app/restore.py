@@ -10,7 +10,8 @@ The steps follow Signal-Android's ``restoreRemoteBackup``:
 5. verify the MAC over the whole file before any frame is read;
 6. import into a separate store file, and only then replace the message store;
 7. download the attachments the archive points to (media tier first on the paid tier, then
-   the transit tier).
+   the transit tier). Images and videos also get their thumbnails: from the media tier on the
+   paid tier, otherwise made from the restored files.
 
 Any failure leaves the message store exactly as it was and returns a kind the screen shows:
 ``invalid-key``, ``incorrect-key``, ``corrupt``, ``missing``, ``network``, ``not-registered``,
@@ -19,6 +20,7 @@ Any failure leaves the message store exactly as it was and returns a kind the sc
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 import zlib
@@ -49,8 +51,10 @@ from reference_app.errors import (
 from reference_app.http_api import json_object
 from reference_app.importer import Importer, ImportResult
 from reference_app.media import AttachmentIntegrityError, decrypt_attachment, decrypt_layer
-from reference_app.media_copy import media_name
+from reference_app.media_copy import media_name, thumbnail_media_name
+from reference_app.media_tier import MEDIA_TIER_CDN
 from reference_app.store import MessageStore
+from reference_app.thumbnails import decrypt_thumbnail_object, has_thumbnail, thumbnail_for_plaintext
 
 if TYPE_CHECKING:
     from reference_app.app import App
@@ -261,17 +265,49 @@ class RestoreService:
         except BackupFailure as failure:
             log.warning("media restore skipped: %s", failure)
             return
-        restored = unavailable = 0
+        counts = {"restored": 0, "unavailable": 0, "thumbnails": 0, "generated": 0}
         for row in rows:
             data = self._download_attachment(client, row)
-            if data is None:
-                unavailable += 1
-                continue
-            name = app.files.write(data)
-            with app.store.transaction() as db:
-                db.execute("UPDATE attachments SET local_file = ? WHERE id = ?", (name, row["id"]))
-            restored += 1
-        log.info("media restored count=%d unavailable=%d", restored, unavailable)
+            thumbnail, in_media_tier = self._restore_thumbnail(client, row, data)
+            counts["restored" if data is not None else "unavailable"] += 1
+            if thumbnail is not None:
+                counts["thumbnails" if in_media_tier else "generated"] += 1
+            self._save_media(row["id"], data, thumbnail, in_media_tier)
+        log.info("media restored count=%d unavailable=%d", counts["restored"], counts["unavailable"])
+        log.info("thumbnails restored count=%d generated=%d", counts["thumbnails"], counts["generated"])
+
+    def _save_media(self, attachment_id: int, data: bytes | None, thumbnail: bytes | None, in_media_tier: bool) -> None:
+        files = self.app.files
+        local_file = files.write(data) if data is not None else None
+        thumbnail_file = files.write(thumbnail) if thumbnail is not None else None
+        thumbnail_cdn = MEDIA_TIER_CDN if in_media_tier else None
+        with self.app.store.transaction() as db:
+            db.execute(
+                "UPDATE attachments SET local_file = ?, thumbnail_file = ?, thumbnail_media_tier_cdn_number = ? WHERE id = ?",
+                (local_file, thumbnail_file, thumbnail_cdn, attachment_id),
+            )
+
+    def _restore_thumbnail(self, client: ArchiveClient, row: Any, data: bytes | None) -> tuple[bytes | None, bool]:
+        """Return (thumbnail, whether it came from the media tier) for an image or video attachment.
+
+        On the paid tier the thumbnail is downloaded from the media tier. Otherwise, or when
+        it is not there, the app makes a new one from the restored plaintext, as a phone
+        renders a preview of the full file.
+        """
+        if not has_thumbnail(row["content_type"]):
+            return None, False
+        media_root_key = self.app.keystore.media_root_key
+        paid = self.app.settings.value.backups.tier == "paid"
+        if paid and row["plaintext_hash"] and media_root_key:
+            name = media_name(bytes(row["plaintext_hash"]), bytes(row["key"]))
+            try:
+                stored = client.download_media(keys.derive_media_id(media_root_key, thumbnail_media_name(name)))
+                return decrypt_thumbnail_object(stored, media_root_key, name), True
+            except (AppError, AttachmentIntegrityError) as error:
+                log.debug("thumbnail of attachment %d not in the media tier: %s", row["id"], error)
+        if data is None:
+            return None, False
+        return thumbnail_for_plaintext(hashlib.sha256(data).digest()), False
 
     def _download_attachment(self, client: ArchiveClient, row: Any) -> bytes | None:
         key = bytes(row["key"])

@@ -4,9 +4,10 @@ The new recovery key and a new media root key are created together (Signal-Andro
 ``stageBackupKeyRotations``). Before offering it the app asks ``GET
 /v1/archives/backupid/limits`` whether the server would accept a new backup id now. The
 commit then runs in the job queue, so no backup runs halfway through it: reset the setup
-flag and the cached credentials, store both new keys, forget which media were copied (their
-mediaIds change with the media root key), and start a backup, which commits the new backup
-ids, registers the new public keys, uploads a fresh archive and copies all media again.
+flag and the cached credentials, store both new keys, forget which media and thumbnails were
+copied (their mediaIds change with the media root key), and start a backup, which commits the
+new backup ids, registers the new public keys, uploads a fresh archive and copies all media
+again.
 The old backup is not deleted by the client; the server expires it.
 """
 
@@ -64,7 +65,7 @@ def _commit(app: App, recovery_key: str, media_root_key: bytes) -> None:
     app.backups.close_client()
     app.keystore.store(recovery_key=recovery_key, media_root_key=media_root_key)
     with app.store.transaction() as db:
-        db.execute("UPDATE attachments SET media_tier_cdn_number = NULL")
+        db.execute("UPDATE attachments SET media_tier_cdn_number = NULL, thumbnail_media_tier_cdn_number = NULL")
     app.backups.discard_export()
     app.plant_key_defects(recovery_key)
     log.info("recovery key regenerated")

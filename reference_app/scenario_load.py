@@ -12,8 +12,9 @@ import logging
 import sqlite3
 from typing import Any
 
-from reference_app.conversations import ConversationError, Conversations, NewMessage, new_attachment
+from reference_app.conversations import ConversationError, Conversations, NewAttachment, NewMessage, new_attachment
 from reference_app.media import AttachmentFiles, generate_content
+from reference_app.thumbnails import has_thumbnail, thumbnail_for_seed
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +97,8 @@ def build_message(db: sqlite3.Connection, files: AttachmentFiles, message: dict[
     if kind not in MESSAGE_KINDS:
         raise ScenarioPayloadError(f"{where}: kind must be one of {', '.join(MESSAGE_KINDS)}, got {kind!r}")
     sent_ms = _require(message, "sent_ms", int, where)
-    attachments = []
-    for index, attachment in enumerate(message.get("attachments") or []):
-        item_where = f"{where}.attachments[{index}]"
-        size = _require(attachment, "size", int, item_where)
-        data = generate_content(str(attachment.get("seed") or f"{message.get('id')}:{index}"), size, attachment.get("embed"))
-        attachments.append(
-            new_attachment(
-                files,
-                data,
-                _require(attachment, "content_type", str, item_where),
-                file_name=attachment.get("file_name"),
-                caption=attachment.get("caption"),
-                uploaded_ms=attachment.get("uploaded_ms", sent_ms),
-            )
-        )
+    attachments = _attachments(files, message, sent_ms, where)
+
     quote = message.get("quote")
     quote_row = None
     if quote:
@@ -141,6 +129,39 @@ def build_message(db: sqlite3.Connection, files: AttachmentFiles, message: dict[
         sticker=message.get("sticker"),
         scenario_id=message.get("id"),
     )
+
+
+def _attachments(files: AttachmentFiles, message: dict[str, Any], sent_ms: int, where: str) -> list[NewAttachment]:
+    """Generate the message's attachment bytes and thumbnails and write them to files."""
+    attachments = []
+    for index, attachment in enumerate(message.get("attachments") or []):
+        item_where = f"{where}.attachments[{index}]"
+        size = _require(attachment, "size", int, item_where)
+        content_type = _require(attachment, "content_type", str, item_where)
+        seed = str(attachment.get("seed") or f"{message.get('id')}:{index}")
+        data = generate_content(seed, size, attachment.get("embed"))
+        attachments.append(
+            new_attachment(
+                files,
+                data,
+                content_type,
+                thumbnail=_thumbnail(attachment, seed, content_type, item_where),
+                file_name=attachment.get("file_name"),
+                caption=attachment.get("caption"),
+                uploaded_ms=attachment.get("uploaded_ms", sent_ms),
+            )
+        )
+    return attachments
+
+
+def _thumbnail(attachment: dict[str, Any], seed: str, content_type: str, where: str) -> bytes | None:
+    """Return the attachment's thumbnail: the scenario's ``thumbnail`` flag decides, else its type."""
+    flag = attachment.get("thumbnail")
+    if flag is None:
+        flag = has_thumbnail(content_type)
+    elif not isinstance(flag, bool):
+        raise ScenarioPayloadError(f"{where}: field 'thumbnail' must be bool, got {type(flag).__name__}")
+    return thumbnail_for_seed(seed) if flag else None
 
 
 def load_messages(

@@ -68,6 +68,7 @@ def _attachments(db: sqlite3.Connection, item_id: int, files: Any) -> list[dict[
                 "size": int(row["size"] or 0),
                 "available": available,
                 "sha256": row["plaintext_hash"].hex() if available and row["plaintext_hash"] else None,
+                "thumbnail": files.exists(row["thumbnail_file"]),
             }
         )
     return result

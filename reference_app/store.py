@@ -22,7 +22,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -96,6 +96,8 @@ CREATE TABLE IF NOT EXISTS attachments (
     media_tier_cdn_number INTEGER,
     local_file TEXT,               -- file under attachments/ with the plaintext; NULL: not on device
     pending_upload_ms INTEGER,     -- upload time to record once the transit upload succeeds
+    thumbnail_file TEXT,           -- file under attachments/ with the thumbnail; NULL: none on device
+    thumbnail_media_tier_cdn_number INTEGER,  -- set once the thumbnail is in the media tier
     UNIQUE (chat_item_id, role, position)
 );
 CREATE TABLE IF NOT EXISTS reactions (
@@ -114,6 +116,12 @@ CREATE TABLE IF NOT EXISTS other_frames (
 );
 """
 
+# Columns that schema version 2 added to ``attachments`` (thumbnails); older stores get them on open.
+ADDED_ATTACHMENT_COLUMNS = (
+    ("thumbnail_file", "TEXT"),
+    ("thumbnail_media_tier_cdn_number", "INTEGER"),
+)
+
 
 class MessageStore:
     """One SQLite connection, shared by the app's threads under a lock."""
@@ -129,9 +137,18 @@ class MessageStore:
         self._connection.execute("PRAGMA journal_mode=DELETE")
         self._connection.execute("PRAGMA foreign_keys=OFF")
         self._connection.executescript(SCHEMA)
+        self._add_missing_columns()
         self._connection.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
+
+    def _add_missing_columns(self) -> None:
+        """Add the columns of later schema versions to a store written by an earlier one."""
+        present = {row["name"] for row in self._connection.execute("PRAGMA table_info(attachments)")}
+        for name, declaration in ADDED_ATTACHMENT_COLUMNS:
+            if name not in present:
+                self._connection.execute(f"ALTER TABLE attachments ADD COLUMN {name} {declaration}")
+                log.info("message store upgraded: added attachments.%s", name)
 
     def close(self) -> None:
         with self.lock:

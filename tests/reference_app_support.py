@@ -62,6 +62,14 @@ class Phone:
         assert path is not None, "the server has no backup record for this recovery key"
         return self.stub.admin.download_object(path, destination)
 
+    def media_objects(self, media_root_key: bytes) -> dict[str, str]:
+        """Return the media tier objects of this account's media backup id: mediaId text -> path."""
+        record = self.stub.admin.backup(keys.derive_backup_id(media_root_key, self.aci_bytes))
+        if record is None:
+            return {}
+        prefix = f"backups/{record['backup_dir']}/{record['media_dir']}/"
+        return {entry["path"].rsplit("/", 1)[-1]: entry["path"] for entry in self.stub.admin.objects(prefix)}
+
     def uploaded(self, recovery_key: str, destination: Path) -> Backup:
         """Download the uploaded archive, decrypt it and parse every frame."""
         archive = self.download_archive(recovery_key, destination)

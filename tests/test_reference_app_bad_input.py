@@ -129,6 +129,31 @@ def test_bad_media_batch_leaves_no_files(phone_app):
     assert phone_app.visible_messages() == []
 
 
+def test_bad_thumbnail_flag_in_scenario(phone_app):
+    phone_app.register_account(ACCOUNT)
+    now = phone_app.clock_ms()
+    phone_app.load_scenario(scenario(now, []))
+    photo = message("p", now - HOUR_MS, kind="media", attachments=[attachment("p", thumbnail="yes")])
+    with pytest.raises(ActionRejectedError, match=r"messages\[0\]\.attachments\[0\]: field 'thumbnail' must be bool"):
+        phone_app.add_messages([photo])
+    folder = phone_app.data_dir / "attachments"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_bad_thumbnail_flag_on_send_leaves_no_files(phone_app):
+    phone_app.register_account(ACCOUNT)
+    now = phone_app.clock_ms()
+    phone_app.load_scenario(scenario(now, []))
+    good = {"file_name": "a.jpg", "content_type": "image/jpeg", "size": 100}
+    bad = {"file_name": "b.jpg", "content_type": "image/jpeg", "size": 100, "thumbnail": 1}
+    with pytest.raises(ActionRejectedError, match=r"attachments\[1\]\.thumbnail must be true or false") as caught:
+        phone_app.send_message("Bob Jones", "photos", attachments=[good, bad])
+    folder = phone_app.data_dir / "attachments"
+    assert caught.value.status == 400
+    assert not folder.exists() or list(folder.iterdir()) == []
+    assert phone_app.visible_messages() == []
+
+
 def test_scenario_before_registration(phone_app):
     now = phone_app.clock_ms()
     with pytest.raises(ActionRejectedError, match="register an account first") as caught:

@@ -7,6 +7,7 @@ its files, or a restore. Where it helps, the same flow without the defect is the
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
@@ -433,6 +434,29 @@ def test_sign_media_with_messages_key_is_rejected(app_stub, tmp_path):
     phone.target.close()
     assert not result.ok
     assert "401" in result.error
+
+
+@pytest.mark.parametrize("defects, copied", [((), True), (("skips-thumbnails",), False)])
+def test_paid_tier_thumbnail_copy(app_stub, tmp_path, defects, copied):
+    photo = attachment("thumbed", thumbnail=True)
+
+    def messages(now):
+        return [message("p", now - HOUR_MS, kind="media", text=None, read=True, attachments=[photo])]
+
+    phone, key, result, now = backed_up(app_stub, tmp_path / "p", defects, messages, tier="paid", backup_level=201)
+    backup = phone.uploaded(key, tmp_path / "a.bin")
+    root = backup.info.media_root_backup_key
+    locator = backup.item(now - HOUR_MS).standard_message.attachments[0].pointer.locator_info
+    name = (locator.plaintext_hash + locator.key).hex()
+    objects = phone.media_objects(root)
+    phone.target.close()
+    assert result.ok
+    assert media_id_text(keys.derive_media_id(root, name)) in objects
+    assert (media_id_text(keys.derive_media_id(root, name + "_thumbnail")) in objects) is copied
+
+
+def media_id_text(media_id: bytes) -> str:
+    return base64.urlsafe_b64encode(media_id).decode("ascii").rstrip("=")
 
 
 # --- key rotation and schedule -----------------------------------------------------------------

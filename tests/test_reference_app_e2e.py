@@ -3,9 +3,15 @@ wiped phone, with the exclusions applied, and restores that fail cleanly and can
 
 from __future__ import annotations
 
-import pytest
+import base64
+import hmac
 
-from harness.scenario import load_scenario, resolve
+import pytest
+from cryptography.hazmat.primitives import padding as sym_padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from harness import keys
+from harness.scenario import load_scenario, resolve, thumbnail_bytes
 from reference_app_support import DAY_MS, HOUR_MS, attachment, message, scenario, start_phone, app_stub  # noqa: F401
 
 pytestmark = pytest.mark.oracle
@@ -213,6 +219,58 @@ def test_paid_tier_copies_media_and_restores_it(app_stub, tmp_path):
     phone.target.close()
     assert len(media) == 2
     assert [attachment.available for attachment in shown[0].attachments] == [True, True]
+
+
+def open_layer(blob: bytes, aes_key: bytes, hmac_key: bytes) -> bytes:
+    """Check the HMAC-SHA256 of ``IV || AES-CBC ciphertext || MAC`` and return the unpadded plaintext."""
+    body, mac = blob[:-32], blob[-32:]
+    assert hmac.compare_digest(mac, hmac.new(hmac_key, body, "sha256").digest()), "MAC does not match"
+    decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(body[:16])).decryptor()
+    padded = decryptor.update(body[16:]) + decryptor.finalize()
+    unpadder = sym_padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
+
+
+def media_id_text(media_id: bytes) -> str:
+    return base64.urlsafe_b64encode(media_id).decode("ascii").rstrip("=")
+
+
+def test_paid_tier_copies_thumbnails_and_restores_them(app_stub, tmp_path):
+    photo = attachment("thumb-photo", thumbnail=True)
+    document = attachment("thumb-doc", content_type="application/pdf", thumbnail=False)
+    phone = start_phone(app_stub, tmp_path / "phone", backup_level=201)
+    now = phone.target.clock_ms()
+    sent = now - DAY_MS
+    phone.target.load_scenario(
+        scenario(now, [message("t", sent, kind="media", text=None, read=True, attachments=[photo, document])])
+    )
+    key = phone.target.enable_backups("paid")
+    assert phone.target.back_up_now().ok
+    backup = phone.uploaded(key, tmp_path / "archive.bin")
+    root = backup.info.media_root_backup_key
+    objects = phone.media_objects(root)
+    locator = backup.item(sent).standard_message.attachments[0].pointer.locator_info
+    name = (locator.plaintext_hash + locator.key).hex()
+    thumbnail_id = keys.derive_media_id(root, name + "_thumbnail")
+    stored = app_stub.admin.object_bytes(objects[media_id_text(thumbnail_id)])
+    phone.reinstall()
+    position = phone.target.log_position()
+    restore = phone.target.restore(key)
+    shown = phone.target.request("GET", "/messages")["messages"]
+    log_text = "\n".join(line.text for line in phone.target.read_log(position))
+    phone.target.close()
+
+    assert len(objects) == 3
+    hmac_key, aes_key = keys.derive_media_encryption_key(root, thumbnail_id)
+    transit_object = open_layer(stored, aes_key, hmac_key)
+    thumbnail_key = b"".join(keys.derive_thumbnail_transit_key(root, thumbnail_id))
+    padded = open_layer(transit_object, thumbnail_key[:32], thumbnail_key[32:])
+    expected = thumbnail_bytes(photo)
+    assert padded[: len(expected)] == expected
+    assert padded[len(expected) :].strip(b"\x00") == b""
+    assert restore.ok, restore.error
+    assert [item["thumbnail"] for item in shown[0]["attachments"]] == [True, False]
+    assert "thumbnails restored count=1 generated=0" in log_text
 
 
 def test_key_rotation_invalidates_old_key(app_stub, tmp_path):
