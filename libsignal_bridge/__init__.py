@@ -80,6 +80,7 @@ class Bridge:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> Bridge:
         self.start()
@@ -119,12 +120,16 @@ class Bridge:
                 env=_node_environment(),
             )
             process = self._process
-            threading.Thread(
-                target=self._read_replies, args=(process,), name="libsignal-bridge", daemon=True
-            ).start()
-            threading.Thread(
-                target=self._log_stderr, args=(process,), name="libsignal-bridge-stderr", daemon=True
-            ).start()
+            self._threads = [
+                threading.Thread(
+                    target=self._read_replies, args=(process,), name="libsignal-bridge", daemon=True
+                ),
+                threading.Thread(
+                    target=self._log_stderr, args=(process,), name="libsignal-bridge-stderr", daemon=True
+                ),
+            ]
+            for thread in self._threads:
+                thread.start()
             log.info("libsignal bridge started (pid %d)", process.pid)
 
     def close(self) -> None:
@@ -140,6 +145,11 @@ class Bridge:
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
+        # The reader threads end with the process's pipes; joining them here means nothing
+        # logs on their behalf after close() returns (an app may close its log right after).
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
         log.info("libsignal bridge stopped (pid %d)", process.pid)
 
     def call(self, op: str, **args: Any) -> Any:
