@@ -77,3 +77,19 @@ def test_credentials_fetched_ahead(run):
     assert fetches, "no credential fetch (GET /v1/archives/auth) was recorded"
     findings = check_credential_prefetch(run["requests"])
     assert not findings, describe_findings(findings)
+
+
+def test_upload_form_states_archive_size(run):
+    """Each upload form request names the exact size of the archive uploaded next."""
+    forms = [r for r in run["requests"] if (r.method, r.path) == ("GET", "/v1/archives/upload/form")]
+    assert forms, "no upload form request was recorded"
+    uploads = [r for r in run["requests"] if r.method == "PATCH" and r.path.endswith("/messageBackup")]
+    for form in forms:
+        values = form.query_values().get("uploadLength")
+        assert values, f"{form.location()}: no uploadLength query parameter"
+        following = next((upload for upload in uploads if upload.id > form.id), None)
+        if following is not None and following.header("upload-length") is not None:
+            assert int(values[0]) == int(following.header("upload-length")), (
+                f"{form.location()}: uploadLength={values[0]}, but request #{following.id} uploaded "
+                f"{following.header('upload-length')} bytes"
+            )
