@@ -1,21 +1,24 @@
-"""Daily replacement: over four simulated days with messages added and deleted between
-backups, the server holds exactly one message backup, and after each day it is that day's
-full snapshot: deleted messages are gone, new ones are in, yesterday's bytes are no longer
-retrievable, the keep-alive refresh went out every day, and the daily job ran at its
-scheduled local time, with jitter.
+"""Daily replacement: each day's scheduled backup replaces yesterday's with a full snapshot.
 
-The module plays the ``daily-replacement`` scenario on the device clock in Europe/Berlin. Each
-simulated day first runs up to the daily alarm (the job must fire by itself), then finishes
-the day, applies the day's changes and backs up once more; that last archive is the day's
-snapshot.
+The module runs the daily-replacement scenario over four simulated days. The device is in
+India Standard Time (UTC+05:30, no daylight saving time), so a slot computed in UTC instead
+of local time is off by a non-whole number of hours. No test requests a backup. Each day the
+clock moves to the next daily alarm that the backup screen shows, and the app's own
+scheduler starts the job. Messages of a day are added and deleted just before its alarm.
+
+After each day the stub must store exactly one message backup for the backup id, holding
+that day's phone content and nothing deleted or carried over, and yesterday's archive bytes
+must be gone. The recordings must show a keep-alive refresh (``POST /v1/archives``) within
+the day before each run.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime
-import hashlib
-import re
 import zoneinfo
+from typing import Any
 
 import pytest
 
@@ -25,229 +28,219 @@ from device_support import (
     archive_object_path,
     download_archive,
     expected_fate,
-    find_item,
     read_archive,
     require_action,
     resolved_scenario,
+    uploaded_archives,
+)
+from harness.traffic import RecordedRequest
+from suite_support_extra import (
+    ScheduledRun,
+    advance_to,
+    is_refresh,
+    item_of,
+    nearest_slot,
+    next_local_time,
+    next_alarm_ms,
+    run_scheduled_backup,
+    sha256_hex,
+    stored_hashes,
 )
 
-TIMEZONE = "Europe/Berlin"
-# The alarm is jittered uniformly within a 10-minute window centred on the slot (Android
-# MessageBackupListener, BACKUP_JITTER_WINDOW_SECONDS = 600).
-JITTER_MS = 5 * MINUTE_MS
-# How late after its alarm a scheduled job may start (the app reacts to the clock jump).
-START_LATENESS_MS = MINUTE_MS
-LOG_TIME = re.compile(r"^(\S+Z) ")
+ZONE = "Asia/Kolkata"
+# The jitter window is 10 minutes centred on the slot, so a run starts at most 5 minutes off.
+MAX_JITTER_MS = 5 * MINUTE_MS
+# Device time a scheduled job may take from its alarm to its "backup started" line.
+START_DELAY_MS = MINUTE_MS
+# The day's messages are added this long before its alarm, so every one is in the past then.
+BEFORE_ALARM_MS = 30_000
+# A refresh that the alarm's clock jump starts runs right after the backup and counts for that day.
+REFRESH_AFTER_ALARM_MS = 3_600_000
 
 
-def log_time_ms(text: str) -> int:
-    stamp = LOG_TIME.match(text)
-    assert stamp, f"log line without a device time: {text!r}"
-    return int(datetime.datetime.fromisoformat(stamp.group(1).replace("Z", "+00:00")).timestamp() * 1000)
+@dataclasses.dataclass
+class Day:
+    """One simulated day: what the user changes, what the backup must hold, and what happened."""
+
+    number: int
+    added: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    present: list[str] = dataclasses.field(default_factory=list)
+    absent: list[str] = dataclasses.field(default_factory=list)
+    run: ScheduledRun | None = None
+    archive: Any = None  # the ArchiveView of the stored message backup
+    stored: dict[str, str] = dataclasses.field(default_factory=dict)  # object path -> SHA-256
+    uploads: list[bytes] = dataclasses.field(default_factory=list)  # archives the stub received that day
+    phone: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # messages on the phone at the backup
+
+    def label(self) -> str:
+        return f"day {self.number}"
 
 
-class Days:
-    """Plays the scenario steps and keeps what each day left behind."""
+def scenario_days(resolved: dict[str, Any]) -> list[Day]:
+    """Split the scenario's steps into days, each ending with its backup and its expectation.
 
-    def __init__(self, request, stub, target, clock, account, policy, folder):
-        self.request, self.stub, self.target, self.clock = request, stub, target, clock
-        self.account, self.policy, self.folder = account, policy, folder
-        self.recovery_key = None
-        self.alive: dict[str, dict] = {}
-        self.deleted: set[str] = set()
-        self.snapshots: list[dict] = []
-        self.alarms: list[dict] = []
-        self.manual_results = []
+    ``advance`` steps are dropped: the jump to each day's alarm moves the clock instead.
+    """
+    days: list[Day] = []
+    pending = Day(0, added=list(resolved["messages"]))
+    for step in resolved["steps"]:
+        action = step["action"]
+        if action == "add_messages":
+            pending.added.extend(step["messages"])
+        elif action == "delete_messages":
+            pending.deleted.extend(step["ids"])
+        elif action == "backup":
+            days.append(pending)
+            pending = Day(len(days))
+        elif action == "expect":
+            days[-1].present.extend(step["present"])
+            days[-1].absent.extend(step["absent"])
+    return days
 
-    def play(self, resolved) -> None:
-        self.clock.set(resolved["now_ms"], TIMEZONE)
-        self.recovery_key = self.request.getfixturevalue("recovery_key")
-        self.target.load_scenario({**resolved, "steps": []})
-        self.alive = {message["id"]: message for message in resolved["messages"]}
-        for step in resolved["steps"]:
-            getattr(self, f"step_{step['action']}")(step)
 
-    def step_advance(self, step) -> None:
-        end = self.clock.now_ms() + step["delta_ms"]
-        status = self.target.backup_status()
-        if status.next_backup_ms is not None and status.next_backup_ms <= end:
-            self.run_alarm(status)
-        remaining = end - self.clock.now_ms()
-        if remaining > 0:
-            self.clock.advance(remaining)
-
-    def run_alarm(self, status) -> None:
-        position = self.target.log_position()
-        self.clock.advance(status.next_backup_ms + 1000 - self.clock.now_ms())
-        line = self.target.wait_for_log(r"backup (uploaded|failed)", position, 60)
-        started = [entry.text for entry in self.target.read_log(position) if "backup started trigger=schedule" in entry.text]
-        self.alarms.append(
-            {
-                "slot_ms": status.next_backup_ms,
-                "hour": status.backup_hour,
-                "minute": status.backup_minute,
-                "started_ms": log_time_ms(started[0]) if started else None,
-                "outcome": line.text,
-            }
-        )
-
-    def step_set(self, step) -> None:
-        self.clock.set(step["clock_ms"], TIMEZONE)
-
-    def step_backup(self, step) -> None:
-        self.manual_results.append(self.target.back_up_now())
-
-    def step_add_messages(self, step) -> None:
-        require_action(self.target, "add_messages")(step["messages"])
-        self.alive.update({message["id"]: message for message in step["messages"]})
-
-    def step_delete_messages(self, step) -> None:
-        delete = require_action(self.target, "delete_message")
-        for message_id in step["ids"]:
-            delete(scenario_id=message_id)
-            self.alive.pop(message_id, None)
-            self.deleted.add(message_id)
-
-    def step_expect(self, step) -> None:
-        day = len(self.snapshots)
-        path = download_archive(self.stub, self.recovery_key, self.account.aci, self.folder / f"day-{day}.bin")
-        view = read_archive(self.target, path, self.recovery_key, self.account.aci, policy=self.policy)
-        backup_time = view.info.backup_time_ms
-        self.snapshots.append(
-            {
-                "day": day,
-                "view": view,
-                "sha256": hashlib.sha256(view.data).hexdigest(),
-                "present": list(step["present"]),
-                "absent": list(step["absent"]),
-                "deleted": set(self.deleted),
-                "kept": [m for m in self.alive.values() if expected_fate(m, backup_time, self.policy) != "excluded"],
-                "gone": [m for m in self.alive.values() if expected_fate(m, backup_time, self.policy) == "excluded"],
-                "removed": [m for i, m in self.all_messages().items() if i in self.deleted],
-                "objects": self.stub.admin.objects("backups"),
-                "object_path": archive_object_path(self.stub, self.recovery_key, self.account.aci),
-                "stub_day": int(self.stub.admin.now()) // 86_400,
-            }
-        )
-
-    def all_messages(self) -> dict[str, dict]:
-        found = dict(self.alive)
-        for snapshot in self.snapshots:
-            for message in snapshot["kept"] + snapshot["gone"]:
-                found.setdefault(message["id"], message)
-        return found
+@pytest.fixture(scope="module", autouse=True)
+def device_zone(target, clock):
+    """Put the device in a non-UTC zone at local noon before backups are turned on."""
+    clock.set(next_local_time(clock.now_ms(), ZONE, 12), ZONE)
 
 
 @pytest.fixture(scope="module")
-def days(request, recorder, stub, target, clock, account, policy, tmp_path_factory):
-    played = Days(request, stub, target, clock, account, policy, tmp_path_factory.mktemp("days"))
-    played.play(resolved_scenario("daily-replacement", target.clock_ms()))
-    played.requests = recorder.requests()
-    return played
+def run(recorder, stub, target, account, recovery_key, clock, policy, tmp_path_factory):
+    """Four scheduled daily backups of the scenario, with the stub's state after each."""
+    status = target.backup_status()
+    slot = nearest_slot(next_alarm_ms(target), ZONE, status.backup_hour, status.backup_minute)
+    # The scenario clock of day N is 5 minutes before day N's slot: its messages all fall
+    # before that day's alarm, wherever the jitter puts it.
+    resolved = resolved_scenario("daily-replacement", slot - MAX_JITTER_MS)
+    days = scenario_days(resolved)
+    assert len(days) >= 4, f"the scenario backs up on {len(days)} day(s); replacement needs day 0 and three more"
+    target.load_scenario({**resolved, "messages": []})
+    folder = tmp_path_factory.mktemp("daily")
+    phone: dict[str, dict[str, Any]] = {}
+    for day in days:
+        since = recorder.position()
+        change_phone(target, clock, day, phone)
+        day.run = run_scheduled_backup(target, clock)
+        path = download_archive(stub, recovery_key, account.aci, folder / f"day-{day.number}.bin")
+        day.archive = read_archive(target, path, recovery_key, account.aci, policy=policy, tier="free")
+        day.stored = stored_hashes(stub, "backups/")
+        day.uploads = uploaded_archives(recorder.requests(since_id=since, plane="cdn"))
+    return {
+        "days": days,
+        "archive_path": archive_object_path(stub, recovery_key, account.aci),
+        "status": target.backup_status(),
+        "records": recorder.records(),
+    }
 
 
-def test_backups_complete(days):
-    for number, result in enumerate(days.manual_results, start=1):
-        assert result.ok, f"backup {number} failed: {result.error}"
-    for alarm in days.alarms:
-        assert "backup uploaded" in alarm["outcome"], f"scheduled backup at {alarm['slot_ms']} failed: {alarm['outcome']}"
-    assert len(days.snapshots) == 4, f"expected 4 daily snapshots, got {len(days.snapshots)}"
+def change_phone(target, clock, day: Day, phone: dict[str, dict[str, Any]]) -> None:
+    """Add and delete the day's messages shortly before its alarm, and track what ``phone`` keeps."""
+    advance_to(clock, next_alarm_ms(target) - BEFORE_ALARM_MS)
+    if day.added:
+        require_action(target, "add_messages")(day.added)
+    phone.update((message["id"], message) for message in day.added)
+    for message_id in day.deleted:
+        require_action(target, "delete_message")(scenario_id=message_id)
+        phone.pop(message_id, None)
+    day.phone = list(phone.values())
 
 
-def test_one_message_backup_per_backup_id(days):
-    for snapshot in days.snapshots:
-        backups = [entry["path"] for entry in snapshot["objects"] if entry["path"].endswith("/messageBackup")]
-        assert backups == [snapshot["object_path"]], (
-            f"day {snapshot['day']}: the server holds {len(backups)} message backups: {backups}"
+def local_time(epoch_ms: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch_ms / 1000, tz=zoneinfo.ZoneInfo(ZONE)).strftime("%H:%M:%S")
+
+
+def slot_offset_ms(run, epoch_ms: int) -> int:
+    status = run["status"]
+    return epoch_ms - nearest_slot(epoch_ms, ZONE, status.backup_hour, status.backup_minute)
+
+
+def test_runs_at_local_backup_time(run):
+    status = run["status"]
+    slot = f"{status.backup_hour:02d}:{status.backup_minute:02d}"
+    for day in run["days"]:
+        assert day.run.trigger in (None, "schedule"), f"{day.label()}: the daily alarm did not start the backup: {day.run.started}"
+        # A log without device times (logcat) falls back to the snapshot time of the archive.
+        started = day.run.started_ms or day.archive.info.backup_time_ms
+        offset = slot_offset_ms(run, started)
+        assert -MAX_JITTER_MS <= offset <= MAX_JITTER_MS + START_DELAY_MS, (
+            f"{day.label()}: the backup started at {local_time(started)} {ZONE}, {offset / MINUTE_MS:+.1f} min "
+            f"from the {slot} slot (allowed: the 10-minute jitter window)"
         )
 
 
-def test_archive_holds_days_messages(days):
-    for snapshot in days.snapshots:
-        view = snapshot["view"]
-        for message in snapshot["kept"]:
-            assert find_item(view.items, message) is not None, (
-                f"day {snapshot['day']}: message {message['id']} is on the phone but not in that day's archive"
-            )
-        for message_id in snapshot["present"]:
-            message = days.all_messages()[message_id]
-            assert find_item(view.items, message) is not None, f"day {snapshot['day']}: expected message {message_id} is missing"
+def test_run_time_jittered(run):
+    offsets = [slot_offset_ms(run, day.run.due_ms) for day in run["days"]]
+    outside = [(day.label(), offset) for day, offset in zip(run["days"], offsets) if abs(offset) > MAX_JITTER_MS]
+    assert not outside, f"{outside[0][0]}: next backup time is {outside[0][1] / MINUTE_MS:+.1f} min from the slot (max ±5 min)"
+    assert any(offsets), f"all {len(offsets)} daily backups were scheduled exactly on the slot: no jitter"
 
 
-def test_archive_has_nothing_extra(days):
-    for snapshot in days.snapshots:
-        view = snapshot["view"]
-        assert len(view.items) == len(snapshot["kept"]), (
-            f"day {snapshot['day']}: the archive holds {len(view.items)} chat items, the phone "
-            f"{len(snapshot['kept'])} backed-up messages (an older archive's items appended?)"
+def test_one_message_backup_per_backup_id(run):
+    expected = run["archive_path"]
+    for day in run["days"]:
+        archives = [path for path in day.stored if path.endswith("/messageBackup")]
+        assert archives == [expected], f"{day.label()}: the stub stores these message backups: {archives}"
+        assert day.uploads, f"{day.label()}: the stub received no complete archive upload"
+        assert day.stored[expected] == sha256_hex(day.uploads[-1]), (
+            f"{day.label()}: {expected} is not the archive uploaded that day"
         )
 
 
-def test_deleted_messages_gone(days):
-    for snapshot in days.snapshots:
-        for message in snapshot["removed"]:
-            item = find_item(snapshot["view"].items, message)
-            assert item is None, f"day {snapshot['day']}: {item.location()}: message {message['id']} was deleted but is in the archive"
+def test_archive_from_that_days_run(run):
+    for day in run["days"]:
+        backup_time = day.archive.info.backup_time_ms
+        assert day.run.due_ms <= backup_time <= day.run.due_ms + START_DELAY_MS, (
+            f"{day.label()}: the stored archive's backupTimeMs {backup_time} is not from that day's run "
+            f"(alarm at {day.run.due_ms}); an older snapshot was uploaded"
+        )
 
 
-def test_expired_messages_gone(days):
-    for snapshot in days.snapshots:
-        for message in snapshot["gone"]:
-            item = find_item(snapshot["view"].items, message)
-            assert item is None, f"day {snapshot['day']}: {item.location()}: message {message['id']} has under 24 h left"
-
-
-def test_yesterdays_bytes_not_retrievable(days, stub):
-    current = {entry["path"]: hashlib.sha256(stub.admin.object_bytes(entry["path"])).hexdigest()
-               for entry in stub.admin.objects("backups") if entry["size"] < 50_000_000}
-    hashes = [snapshot["sha256"] for snapshot in days.snapshots]
-    assert len(set(hashes)) == len(hashes), "two days uploaded byte-identical archives"
-    for snapshot in days.snapshots[:-1]:
-        holders = [path for path, digest in current.items() if digest == snapshot["sha256"]]
-        assert not holders, f"day {snapshot['day']}'s archive is still stored at {holders[0]}"
-
-
-def test_refresh_sent_each_day(days):
-    refreshes = {int(r.time) // 86_400 for r in days.requests if (r.method, r.path) == ("POST", "/v1/archives") and r.status == 204}
-    stub_days = sorted({snapshot["stub_day"] for snapshot in days.snapshots})
-    missing = [day for day in stub_days[1:] if day not in refreshes]
-    assert not missing, f"no keep-alive refresh (POST /v1/archives) on {len(missing)} of {len(stub_days) - 1} days, e.g. UTC day {missing[0]}"
-
-
-def test_job_runs_at_scheduled_local_time(days):
-    assert len(days.alarms) >= 3, f"the daily alarm fired {len(days.alarms)} times over 3 simulated days"
-    zone = zoneinfo.ZoneInfo(TIMEZONE)
-    for alarm in days.alarms:
-        slot = datetime.datetime.fromtimestamp(alarm["slot_ms"] / 1000, tz=zone)
-        configured = slot.replace(hour=alarm["hour"], minute=alarm["minute"], second=0, microsecond=0)
-        offset_ms = abs((slot - configured).total_seconds() * 1000)
-        assert offset_ms <= JITTER_MS, f"alarm at {slot.isoformat()} is {offset_ms / 1000:.0f} s from {alarm['hour']:02d}:{alarm['minute']:02d} local"
-        assert alarm["started_ms"] is not None, f"no 'backup started trigger=schedule' line for the alarm at {slot.isoformat()}"
-        late = alarm["started_ms"] - alarm["slot_ms"]
-        assert 0 <= late <= START_LATENESS_MS, f"the job for the alarm at {slot.isoformat()} started {late / 1000:.1f} s after it"
-
-
-def test_alarm_is_jittered(days):
-    zone = zoneinfo.ZoneInfo(TIMEZONE)
-    exact = [
-        alarm for alarm in days.alarms
-        if datetime.datetime.fromtimestamp(alarm["slot_ms"] / 1000, tz=zone).strftime("%H:%M:%S.%f")
-        == f"{alarm['hour']:02d}:{alarm['minute']:02d}:00.000000"
-    ]
-    assert len(exact) < len(days.alarms), f"all {len(days.alarms)} daily alarms fell exactly on the slot: no jitter"
-
-
-def test_upload_form_states_archive_size(days):
-    """Each upload form request names the exact size of the archive uploaded next (C-12 step 4)."""
-    forms = [r for r in days.requests if (r.method, r.path) == ("GET", "/v1/archives/upload/form")]
-    assert forms, "no upload form request was recorded"
-    uploads = [r for r in days.requests if r.method == "PATCH" and r.path.endswith("/messageBackup")]
-    for form in forms:
-        values = form.query_values().get("uploadLength")
-        assert values, f"{form.location()}: no uploadLength query parameter"
-        following = next((upload for upload in uploads if upload.id > form.id), None)
-        if following is not None and following.header("upload-length") is not None:
-            assert int(values[0]) == int(following.header("upload-length")), (
-                f"{form.location()}: uploadLength={values[0]}, but request #{following.id} uploaded "
-                f"{following.header('upload-length')} bytes"
+def test_archive_holds_days_state(run):
+    for day in run["days"]:
+        messages = {message["id"]: message for earlier in run["days"][: day.number + 1] for message in earlier.added}
+        for message_id in day.present:
+            assert item_of(day.archive.items, messages[message_id]) is not None, (
+                f"{day.label()}: message {message_id} is on the phone but missing from the stored archive"
             )
+        for message_id in day.absent:
+            item = item_of(day.archive.items, messages[message_id])
+            assert item is None, f"{day.label()}: {item.location()}: message {message_id} should be gone from the archive"
+
+
+def test_deleted_messages_gone(run):
+    added = {message["id"]: message for day in run["days"] for message in day.added}
+    deleted: list[str] = []
+    for day in run["days"]:
+        deleted.extend(day.deleted)
+        for message_id in deleted:
+            item = item_of(day.archive.items, added[message_id])
+            assert item is None, f"{day.label()}: {item.location()}: message {message_id} was deleted but is in the archive"
+
+
+def test_no_items_carried_over(run, policy):
+    for day in run["days"]:
+        backup_time = day.archive.info.backup_time_ms
+        expected_items = [message for message in day.phone if expected_fate(message, backup_time, policy) != "excluded"]
+        places = collections.Counter((item.chat_id, item.date_sent) for item in day.archive.items)
+        repeated = [place for place, count in places.items() if count > 1]
+        assert not repeated, f"{day.label()}: chat {repeated[0][0]} holds the item sent at {repeated[0][1]} more than once"
+        assert len(day.archive.items) == len(expected_items), (
+            f"{day.label()}: the archive holds {len(day.archive.items)} chat items, the phone {len(expected_items)}"
+        )
+
+
+def test_yesterdays_archive_not_retrievable(run):
+    days = run["days"]
+    for yesterday, today in zip(days, days[1:]):
+        old = sha256_hex(yesterday.archive.data)
+        copies = [path for path, digest in today.stored.items() if digest == old]
+        assert not copies, f"{today.label()}: {copies[0]} still contains the {yesterday.label()} archive"
+
+
+def test_refreshed_each_day(run):
+    times = [request.time * 1000 for request in map(RecordedRequest.from_record, run["records"]) if is_refresh(request)]
+    for day in run["days"]:
+        due = day.run.due_ms
+        window = [time for time in times if due - DAY_MS < time <= due + REFRESH_AFTER_ALARM_MS]
+        assert window, f"{day.label()}: no keep-alive refresh (POST /v1/archives) within the day before the backup at {due}"
