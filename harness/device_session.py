@@ -225,10 +225,13 @@ class CaptureStart:
 
 
 def start_capture(stub: StubHandle | None, target: Target | None, test_name: str) -> CaptureStart:
-    """Mark where a test begins in the stub's recordings and the target's log."""
-    record_id = stub.admin.set_marker(test_name) if stub is not None else None
+    """Mark where a test begins in the target's log.
+
+    The stub is not asked: its recordings are fetched only for a failing test, and then from
+    the start of the module (the stub is reset per module), so passing tests cost no request.
+    """
     position = target.log_position() if target is not None else None
-    return CaptureStart(record_id, position)
+    return CaptureStart(None, position)
 
 
 def capture_test_artifacts(
@@ -240,25 +243,25 @@ def capture_test_artifacts(
     failed: bool = False,
     funcargs: dict[str, Any] | None = None,
 ) -> None:
-    """Save the requests and app log lines of one test; an infrastructure failure is logged only.
+    """Save what helps to understand a test; an infrastructure failure is logged only.
 
-    For a failed test the traffic starts where the module's recorder started, the log is the
-    whole log, and every archive summary found among the fixture values is saved too.
+    Every device test keeps the app log lines written during its call. A failing test also
+    gets the module's recorded traffic, the whole app log and every archive summary found
+    among its fixture values.
     """
     funcargs = funcargs or {}
-    recorder = funcargs.get("recorder")
     try:
-        if stub is not None and start.record_id is not None:
-            since = recorder.start_id if failed and isinstance(recorder, Recorder) else start.record_id
-            records = stub.admin.recordings(since_id=since, limit=100_000)
-            traffic = [{name: record.get(name) for name in TRAFFIC_FIELDS} for record in records]
-            folder.save_json("traffic.json", traffic)
         if target is not None and start.log_position is not None:
             lines = target.read_log(None if failed else start.log_position)
             folder.save_text("app-log.txt", "".join(line.text + "\n" for line in lines))
-        if failed:
-            for name, summary in archive_summaries(funcargs):
-                folder.save_json(f"archive-summary-{name}.json", summary)
+        if not failed:
+            return
+        if stub is not None:
+            records = stub.admin.recordings(limit=100_000)
+            traffic = [{name: record.get(name) for name in TRAFFIC_FIELDS} for record in records]
+            folder.save_json("traffic.json", traffic)
+        for name, summary in archive_summaries(funcargs):
+            folder.save_json(f"archive-summary-{name}.json", summary)
     except InfrastructureError as error:
         log.warning("could not save the artifacts of %s: %s", folder.path.name, error)
 

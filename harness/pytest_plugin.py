@@ -14,8 +14,9 @@ Options (group "backup-harness" in ``pytest --help``):
 
 Fixtures: ``stub``, ``target``, ``account``, ``recovery_key``, ``recorder``, ``clock``
 (module scope, so one prepared app serves the small tests of one property), and
-``artifacts`` (per test). A test that uses ``stub`` or ``target`` gets its recorded traffic
-and app log excerpt saved into its artifact folder automatically.
+``artifacts`` (per test). A test that uses ``stub`` or ``target`` gets its app log excerpt
+saved into its artifact folder automatically, and when it fails, also the module's recorded
+traffic and decrypted archive summaries.
 """
 
 from __future__ import annotations
@@ -225,11 +226,9 @@ def artifacts(request: pytest.FixtureRequest) -> "ArtifactFolder":
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Save the recorded traffic and the app log of a device test into its artifact folder.
-
-    A passing test keeps what happened during its own call. A failing one also gets the
-    module's whole traffic and log and the summaries of the archives its fixtures decrypted.
-    """
+    """Save the app log of a device test into its artifact folder, and for a failing test
+    also the module's recorded traffic and the summaries of the archives its fixtures
+    decrypted (see ``harness.device_session.capture_test_artifacts``)."""
     funcargs = getattr(item, "funcargs", {})
     stub, target = funcargs.get("stub"), funcargs.get("target")
     if (stub is None and target is None) or item.get_closest_marker("no_capture"):

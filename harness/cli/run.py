@@ -156,6 +156,8 @@ def pytest_arguments(args: argparse.Namespace, report_dir: Path, run_id: str, ad
         str(REPOSITORY / "pyproject.toml"),
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
         "--harness-report",
         str(report_dir),
         "--run-id",
