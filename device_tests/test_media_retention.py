@@ -5,15 +5,16 @@ attachment and thumbnail to the media tier, and each copy decrypts to the origin
 Free tier: before backups are turned on, the media-age matrix is loaded message by message,
 each at its attachment's upload time, so the stub stores every transit object at its
 scenario age. After a backup at the scenario clock the app is wiped and restored one minute
-later. An attachment must restore
-when it was uploaded less than the stub's free-tier media window (``freeTierMediaDays`` of
-its subscription configuration, 45 days by default) before the scenario clock, and must be
-listed as unavailable otherwise.
+later. An attachment must restore when it was uploaded less than the stub's free-tier media
+window (``freeTierMediaDays`` of its subscription configuration, 45 days by default) before
+the scenario clock, and must be listed as unavailable otherwise.
 
 Paid tier: the same app is wiped and registered to a new paid account, the matrix is loaded
 at once and backed up. Every media-tier object is decrypted with keys derived from the media
 root key of the archive's BackupInfo: first the server's layer, then the attachment's own
-encryption (for thumbnails, the thumbnail transit key).
+encryption (for thumbnails, the thumbnail transit key). Last, the clock moves past the stub's
+backup grace period and its expiration worker runs: the daily refresh with the media
+credential must have kept the media backup id and its objects.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import pytest
 from device_support import (
     DAY_MS,
     HOUR_MS,
+    JOB_TIMEOUT_S,
     MINUTE_MS,
     MediaLayerError,
-    back_up,
     decrypt_media_object,
     download_archive,
+    media_backup_id_of,
     media_id_text,
     media_objects,
     read_archive,
@@ -49,6 +51,9 @@ from suite_support_extra import (
 )
 
 SCENARIO = "media-age-matrix"
+# The end of a keep-alive refresh in the app log, whatever its outcome. The reference app
+# logs "keep-alive refresh skipped" (debug level) when it does not refresh.
+REFRESH_ENDED = r"refresh (sent|failed|skipped)"
 
 
 def original_hashes(resolved):
@@ -78,9 +83,11 @@ def aged_phone(stub, target, account, clock):
 def free_run(aged_phone, recorder, stub, target, account, recovery_key, clock, policy, tmp_path_factory):
     """A free-tier backup of the aged matrix at the scenario clock, and the restore of it."""
     resolved = aged_phone
+    result = target.back_up_now()
+    if not result.ok:
+        return {"backup_error": f"the free-tier backup failed on the target: {result.error}"}
     # The window the stub serves as freeTierMediaDays in its subscription configuration.
     window_ms = int(stub.admin.info()["config"]["free_tier_media_days"]) * DAY_MS
-    back_up(target, "free-tier backup")
     path = download_archive(stub, recovery_key, account.aci, tmp_path_factory.mktemp("free") / "archive.bin")
     view = read_archive(target, path, recovery_key, account.aci, policy=policy, tier="free")
     requests = recorder.requests()
@@ -97,6 +104,7 @@ def free_run(aged_phone, recorder, stub, target, account, recovery_key, clock, p
         for attachment in message["attachments"]
     }
     return {
+        "backup_error": None,
         "resolved": resolved,
         "view": view,
         "requests": requests,
@@ -106,6 +114,13 @@ def free_run(aged_phone, recorder, stub, target, account, recovery_key, clock, p
         "originals": original_hashes(resolved),
         "window_days": window_ms // DAY_MS,
     }
+
+
+def completed(run):
+    """Return a phase's results, or fail the test with the error of its backup."""
+    if run["backup_error"]:
+        pytest.fail(run["backup_error"])
+    return run
 
 
 def attachments_with_fate(run, fate):
@@ -125,6 +140,7 @@ def restored_attachment(run, message, attachment):
 
 
 def test_free_archive_points_to_transit(free_run):
+    completed(free_run)
     findings = [finding for finding in free_run["view"].errors() if finding.rule.startswith("media.")]
     assert not findings, findings[0].message
     for message, attachment in attachments_with_fate(free_run, "available"):
@@ -139,16 +155,19 @@ def test_free_archive_points_to_transit(free_run):
 
 
 def test_free_uses_no_media_tier(free_run):
+    completed(free_run)
     calls = [request for request in free_run["requests"] if (request.method, request.path) in MEDIA_TIER_ROUTES]
     assert not calls, f"{calls[0].location()}: a free-tier client used a media-tier route"
 
 
 def test_free_restore_succeeds(free_run):
+    completed(free_run)
     restored = free_run["restored"]
     assert restored.ok, f"restore of the free-tier backup failed ({restored.error_kind}): {restored.error}"
 
 
 def test_free_recent_media_restored(free_run):
+    completed(free_run)
     for message, attachment in attachments_with_fate(free_run, "available"):
         restored_message, restored = restored_attachment(free_run, message, attachment)
         age_days = (free_run["resolved"]["now_ms"] - attachment["uploaded_ms"]) / DAY_MS
@@ -160,6 +179,7 @@ def test_free_recent_media_restored(free_run):
 
 
 def test_free_old_media_not_restored(free_run):
+    completed(free_run)
     old = list(attachments_with_fate(free_run, "unavailable"))
     assert old, f"the scenario has no attachment older than the {free_run['window_days']}-day window"
     for message, attachment in old:
@@ -183,10 +203,14 @@ def paid_run(free_run, stub, target, policy, clock, tmp_path_factory):
     register_secret(recovery_key)
     resolved = resolved_scenario(SCENARIO, clock.now_ms())
     target.load_scenario(resolved)
-    back_up(target, "paid-tier backup")
+    result = target.back_up_now()
+    if not result.ok:
+        return {"backup_error": f"the paid-tier backup failed on the target: {result.error}"}
     path = download_archive(stub, recovery_key, account.aci, tmp_path_factory.mktemp("paid") / "archive.bin")
     view = read_archive(target, path, recovery_key, account.aci, policy=policy, tier="paid")
     return {
+        "backup_error": None,
+        "account": account,
         "view": view,
         "tier": media_objects(stub, view, account.aci),
         "originals": original_hashes(resolved),
@@ -194,6 +218,7 @@ def paid_run(free_run, stub, target, policy, clock, tmp_path_factory):
 
 
 def test_paid_copies_every_attachment(paid_run):
+    completed(paid_run)
     tier = paid_run["tier"]
     assert len(tier.expected) == len(paid_run["originals"]), (
         f"the paid-tier archive names {len(tier.expected)} media-tier attachments, the scenario has {len(paid_run['originals'])}"
@@ -202,6 +227,7 @@ def test_paid_copies_every_attachment(paid_run):
 
 
 def test_paid_media_decrypts_to_original(paid_run, stub):
+    completed(paid_run)
     tier = paid_run["tier"]
     media_root_key = paid_run["view"].info.media_root_key
     for media_id, (location, attachment) in tier.expected.items():
@@ -216,6 +242,7 @@ def test_paid_media_decrypts_to_original(paid_run, stub):
 
 
 def test_paid_copies_thumbnails(paid_run, stub):
+    completed(paid_run)
     tier = paid_run["tier"]
     media_root_key = paid_run["view"].info.media_root_key
     expected = [(location, attachment) for location, attachment in tier.expected.values() if has_thumbnail(attachment)]
@@ -231,3 +258,39 @@ def test_paid_copies_thumbnails(paid_run, stub):
         except MediaLayerError as error:
             pytest.fail(f"{location}: thumbnail of '{attachment.file_name}' (object {media_id}) does not decrypt: {error}")
     assert not missing, f"{len(missing)} thumbnail(s) not in the media tier, e.g. {missing[0]}"
+
+
+@pytest.fixture(scope="module")
+def paid_after_grace(paid_run, stub, target, clock):
+    """The paid backup after the clock moved one day and then the server's grace period.
+
+    A refresh must follow each jump. The first jump makes sure that any refresh started
+    before it has ended, so the one awaited after the second jump ran on the new day. Then
+    the stub's expiration worker runs once.
+    """
+    if paid_run["backup_error"]:
+        return paid_run
+    grace_days = int(stub.admin.info()["config"]["backup_grace_days"])
+    for delta_ms in (DAY_MS, grace_days * DAY_MS):
+        position = target.log_position()
+        clock.advance(delta_ms)
+        target.wait_for_log(REFRESH_ENDED, position, JOB_TIMEOUT_S)
+    stub.admin.run_expiry()
+    media_root_key = paid_run["view"].info.media_root_key
+    return {
+        "backup_error": None,
+        "days_moved": grace_days + 1,
+        "tier": media_objects(stub, paid_run["view"], paid_run["account"].aci),
+        "record": stub.admin.backup(media_backup_id_of(media_root_key, paid_run["account"].aci)),
+    }
+
+
+def test_paid_refresh_keeps_media_alive(paid_run, paid_after_grace):
+    completed(paid_after_grace)
+    days = paid_after_grace["days_moved"]
+    assert paid_after_grace["record"] is not None, (
+        f"{days} days later the stub's expiry deleted the media backup id: no keep-alive refresh with the media credential reached the server"
+    )
+    before, after = paid_run["tier"].objects, paid_after_grace["tier"].objects
+    gone = sorted(set(before) - set(after))
+    assert not gone, f"{days} days later {len(gone)} media-tier object(s) expired, e.g. {gone[0]}"
