@@ -24,6 +24,7 @@ from harness.archive_reader import OUTPUT_CHUNK_SIZE
 from harness.cli import main
 from harness.errors import UsageError
 from harness.keys import MessageBackupKey, parse_aci
+from shared_corpus import CORPUS
 
 RECOVERY_KEY = "m" * 64
 ACI_TEXT = "11111111-1111-1111-1111-111111111111"
@@ -31,7 +32,7 @@ ACI = parse_aci(ACI_TEXT)
 TOKEN = b"\xab" * 32
 MODERN_KEY = MessageBackupKey.from_recovery_key(RECOVERY_KEY, ACI, TOKEN)
 LEGACY_KEY = MessageBackupKey.from_recovery_key(RECOVERY_KEY, ACI)
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 CANONICAL = CORPUS / "libsignal" / "canonical-backup.binproto"
 
 LAYOUTS = [("modern", MODERN_KEY), ("legacy", LEGACY_KEY)]

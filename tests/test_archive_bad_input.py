@@ -27,6 +27,7 @@ from harness.errors import (
     UnsupportedVersionError,
 )
 from harness.keys import MessageBackupKey, parse_aci
+from shared_corpus import LIBSIGNAL_FILES
 
 RECOVERY_KEY = "m" * 64
 ACI_TEXT = "11111111-1111-1111-1111-111111111111"
@@ -34,7 +35,7 @@ ACI = parse_aci(ACI_TEXT)
 TOKEN = b"\xab" * 32
 MODERN_KEY = MessageBackupKey.from_recovery_key(RECOVERY_KEY, ACI, TOKEN)
 LEGACY_KEY = MessageBackupKey.from_recovery_key(RECOVERY_KEY, ACI)
-LIBSIGNAL = Path("/work/shared/corpus/libsignal")
+LIBSIGNAL = LIBSIGNAL_FILES
 MODERN_FILE = LIBSIGNAL / "new-account.binproto.encrypted"
 LEGACY_FILE = LIBSIGNAL / "legacy-account.binproto.encrypted"
 PLAIN_FILE = LIBSIGNAL / "canonical-backup.binproto"

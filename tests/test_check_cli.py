@@ -12,9 +12,10 @@ from harness.archive import write_archive
 from harness.cli import main
 from harness.frames import encode_message
 from harness.keys import MessageBackupKey, display_recovery_key, generate_recovery_key
+from shared_corpus import LIBSIGNAL_FILES, SIGNAL_TEST_CASES
 
-CORPUS = Path("/work/shared/corpus/signal-message-backup-tests")
-LIBSIGNAL = Path("/work/shared/corpus/libsignal")
+CORPUS = SIGNAL_TEST_CASES
+LIBSIGNAL = LIBSIGNAL_FILES
 ACI = "659aa5f4-a28d-fcc1-1ea1-b997537a3d95"
 T = b.BACKUP_TIME_MS
 DAY = b.DAY_MS

@@ -32,11 +32,12 @@ from harness.schema.encoding import serialize
 from harness.summary import BackupSummary
 from harness.validity import ValidityChecker
 from libsignal_bridge import Bridge, LibsignalError
+from shared_corpus import LIBSIGNAL_FILES, SIGNAL_TEST_CASES
 
 pytestmark = pytest.mark.oracle
 
-CORPUS_DIR = Path("/work/shared/corpus/signal-message-backup-tests")
-CANONICAL = Path("/work/shared/corpus/libsignal/canonical-backup.binproto")
+CORPUS_DIR = SIGNAL_TEST_CASES
+CANONICAL = LIBSIGNAL_FILES / "canonical-backup.binproto"
 FILES = sorted(Path(p) for p in glob.glob(str(CORPUS_DIR / "*.binproto"))) + [CANONICAL]
 RECOVERY_KEY = "m" * 64
 ACI = "11111111-1111-1111-1111-111111111111"

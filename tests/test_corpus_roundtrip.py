@@ -32,10 +32,11 @@ from reference_app.defects import Defects
 from reference_app.export import Exporter, ExportOptions
 from reference_app.importer import Importer
 from reference_app.store import MessageStore
+from shared_corpus import SIGNAL_TEST_CASES
 
 pytestmark = pytest.mark.oracle
 
-CORPUS = Path("/work/shared/corpus/signal-message-backup-tests")
+CORPUS = SIGNAL_TEST_CASES
 FILES = sorted(CORPUS.glob("*.binproto")) if CORPUS.is_dir() else []
 EXPECTED_FILES = 604
 

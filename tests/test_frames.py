@@ -17,6 +17,7 @@ from harness.errors import (
 )
 from harness.keys import MessageBackupKey, parse_aci
 from harness.frames import encode_message, encode_varint, iter_messages, open_frames
+from shared_corpus import LIBSIGNAL_FILES
 
 MESSAGES = [b"\x08\x01", b"", b"x" * 127, b"y" * 128, b"z" * 70_000]
 STREAM = b"".join(encode_message(message) for message in MESSAGES)
@@ -135,7 +136,7 @@ def test_open_frames_random_bytes_without_key(tmp_path):
         open_frames(path)
 
 
-LIBSIGNAL_CORPUS = Path("/work/shared/corpus/libsignal")
+LIBSIGNAL_CORPUS = LIBSIGNAL_FILES
 ACI = "11111111-1111-1111-1111-111111111111"
 # Frame stream both libsignal test archives decrypt to (three frames after the BackupInfo).
 EXPECTED_SHA256 = "0d5d21b85e69e13811e4bd01df6bc022413d174e3216f975efbac6d925d79fd8"

@@ -14,11 +14,12 @@ from harness.archive import write_archive
 from harness.cli import main
 from harness.frames import encode_message
 from harness.keys import MessageBackupKey, parse_aci
+from shared_corpus import LIBSIGNAL_FILES
 
 RECOVERY_KEY = "m" * 64
 ACI = "11111111-1111-1111-1111-111111111111"
 TOKEN = "ab" * 32
-LIBSIGNAL_ARCHIVE = Path("/work/shared/corpus/libsignal/new-account.binproto.encrypted")
+LIBSIGNAL_ARCHIVE = LIBSIGNAL_FILES / "new-account.binproto.encrypted"
 
 
 def stream_bytes(messages) -> bytes:

@@ -15,8 +15,9 @@ from harness.inspection import BatchInspector, Prefetcher, inspect_file
 from harness.reader import scan
 from harness.summary import BackupSummary
 from harness.validity import ValidityChecker
+from shared_corpus import SIGNAL_TEST_CASES
 
-CORPUS = sorted(glob.glob("/work/shared/corpus/signal-message-backup-tests/*.binproto"))
+CORPUS = sorted(glob.glob(str(SIGNAL_TEST_CASES / "*.binproto")))
 
 
 def reference_result(path) -> dict:

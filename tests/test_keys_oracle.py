@@ -34,10 +34,11 @@ from harness.keys import (
     validate_recovery_key,
 )
 from libsignal_bridge import Bridge, b64
+from shared_corpus import LIBSIGNAL_FILES, SIGNAL_TEST_CASES
 
 pytestmark = pytest.mark.oracle
 
-LIBSIGNAL = Path("/work/shared/corpus/libsignal")
+LIBSIGNAL = LIBSIGNAL_FILES
 FRAME_STREAM_SHA256 = "0d5d21b85e69e13811e4bd01df6bc022413d174e3216f975efbac6d925d79fd8"
 RANDOM_CASES = 200
 
@@ -217,7 +218,7 @@ def test_corpus_files_decrypt_with_libsignal_keys(bridge, name, token):
 
 # --- Archives written here, read by libsignal ------------------------------------------------------
 
-CORPUS_TESTS = Path("/work/shared/corpus/signal-message-backup-tests")
+CORPUS_TESTS = SIGNAL_TEST_CASES
 ACI_TEXT = "11111111-1111-1111-1111-111111111111"
 
 

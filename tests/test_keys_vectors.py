@@ -36,10 +36,11 @@ from harness.keys import (
     validate_recovery_key,
 )
 from harness.errors import MacMismatchError, RecoveryKeyError
+from shared_corpus import LIBSIGNAL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = json.loads((ROOT / "fixtures" / "vectors" / "backup_format_vectors.json").read_text())
-LIBSIGNAL_CORPUS = Path("/work/shared/corpus/libsignal")
+LIBSIGNAL_CORPUS = LIBSIGNAL_FILES
 KEY_SETS = {entry["name"]: entry for entry in VECTORS["key_sets"]}
 
 
