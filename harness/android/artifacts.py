@@ -66,7 +66,8 @@ def capture_failure_artifacts(
     bugreport: bool = False,
 ) -> list[Path]:
     """Write every artifact that can be captured into ``destination``; return the files."""
-    redactor = redactor or (logcat.redactor if logcat else Redactor())
+    if redactor is None:
+        redactor = logcat.redactor if logcat is not None else Redactor()
     destination.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     errors: list[str] = []

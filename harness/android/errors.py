@@ -72,5 +72,9 @@ class UiElementNotFoundError(InfrastructureError):
         self.dump_path = dump_path
 
 
+class ProfileMismatchError(InfrastructureError):
+    """The screen or the log did not show what the app profile expects (a value, a text)."""
+
+
 class LogWaitTimeoutError(InfrastructureError):
     """No log line matched the awaited pattern before the timeout."""

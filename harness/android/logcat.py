@@ -46,7 +46,7 @@ class LogcatService(DeviceService):
     def __init__(self, device: AndroidDevice, *, redactor: Redactor | None = None,
                  reconnect_timeout: float | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.device = device
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self.reconnect_timeout = reconnect_timeout if reconnect_timeout is not None else device.reconnect_timeout
         self.extra_args = extra_args
         self._lines: list[LogLine] = []

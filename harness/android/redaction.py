@@ -43,7 +43,8 @@ class Redactor:
             patterns = list(self._patterns.values())
         return any(pattern.search(text) for pattern in patterns)
 
-    def __bool__(self) -> bool:
+    @property
+    def has_secrets(self) -> bool:
         return bool(self._patterns)
 
     def __repr__(self) -> str:

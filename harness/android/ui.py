@@ -65,7 +65,7 @@ class DeviceUi:
     def __init__(self, device: AndroidDevice, *, redactor: Redactor | None = None,
                  dump_dir: Path | None = None, server_port: int = uiautomator2.core.DEFAULT_SERVER_PORT) -> None:
         self.device = device
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self.dump_dir = dump_dir
         self.server_port = server_port
         self._session: uiautomator2.Device | None = None
@@ -171,6 +171,10 @@ class DeviceUi:
 
     def press(self, key: str) -> None:
         self._call(f"pressing {key}", lambda session: session.press(key))
+
+    def swipe(self, direction: str) -> None:
+        """Swipe the screen (``up`` scrolls a list towards its end)."""
+        self._call(f"swiping {direction}", lambda session: session.swipe_ext(direction))
 
     # Errors -------------------------------------------------------------------------------------
     def not_found(self, spec: Mapping[str, Any], timeout: float) -> UiElementNotFoundError:

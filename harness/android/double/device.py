@@ -118,6 +118,8 @@ class SimulatedDevice:
         self.radio = {"airplane": False, "wifi": True, "data": True}
         self.focused_field: str | None = None  # resource id of the text field with focus
         self.ui_servers: dict[int, Any] = {}  # port -> running uiautomator2 server
+        # Per-package options merged over the APK's runtime asset (the hosted app's defects).
+        self.app_options: dict[str, dict[str, Any]] = {}
         self._clock_offset_ms = 0
         self._state = "device"
         self._state_changed = threading.Condition()
@@ -245,7 +247,7 @@ class SimulatedDevice:
         """Return the app runtime of an installed package, creating it on first use."""
         with self._lock:
             if package not in self.runtimes:
-                options = dict(self.packages[package].manifest.runtime)
+                options = {**self.packages[package].manifest.runtime, **self.app_options.get(package, {})}
                 factory = RUNTIMES.get(str(options.get("kind", "inert")), InertApp)
                 self.runtimes[package] = factory(self, package, options)
             return self.runtimes[package]

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness.android.double import commands  # noqa: F401  (registers the shell commands)
+from harness.android.double import reference_host  # noqa: F401  (registers the reference-app runtime)
 from harness.android.double import ui_server  # noqa: F401  (registers app_process)
 from harness.android.double.device import ActiveConnection, SimulatedDevice
 from harness.android.double.faults import FAULT_NAMES
