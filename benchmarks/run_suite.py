@@ -1,8 +1,8 @@
 """Wall time of the main job: the default suite, and the corpus round trip.
 
-Runs ``backup-harness run`` (default suite on the clean reference app) and
-``backup-harness run --only corpus --corpus DIR`` as subprocesses, ``--rounds`` times each,
-and prints the median wall time with the time per property from each run's summary (test
+The script runs ``backup-harness run`` (default suite on the clean reference app) and
+``backup-harness run --only corpus --corpus DIR`` as subprocesses, ``--rounds`` times each.
+It prints the median wall time and the time per property from each run's summary (test
 durations, module set-up included), so the largest share shows what dominates.
 
     .venv/bin/python benchmarks/run_suite.py [--rounds 3] [--corpus DIR]

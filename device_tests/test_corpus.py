@@ -13,7 +13,7 @@ archive is also stored at the account's backup path on the stub. The target rest
 wiped app and backs up again. libsignal's canonical form (ComparableBackup) of the new
 archive must equal the original's.
 NOTE: a restore costs a wipe and an app start (about 1.3 s on the reference app), so the
-target round trip is sampled; all files go through the other checks.
+target round trip is sampled. All files go through the other checks.
 """
 
 from __future__ import annotations

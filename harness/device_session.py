@@ -1,4 +1,4 @@
-"""What the device-suite fixtures are made of: settings, the stub handle, the clock, the recorder.
+"""Building blocks of the device-suite fixtures: settings, the stub handle, the clock, the recorder.
 
 The pytest plugin (``harness.pytest_plugin``) builds these objects on request, so this module
 is imported only when a test requests a device fixture.
