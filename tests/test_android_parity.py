@@ -1,7 +1,7 @@
 """The suite gives the same verdicts on the Android target (adb double + reference app) as on the
 reference target: the clean app and planted defects, through `backup-harness run`.
 
-A sample of modules and defects keeps this to about two minutes on two cores; docs/android.md
+A sample of modules and defects keeps this to about two minutes on two cores. docs/android.md
 records the full matrix (every defect, every module) run the same way.
 """
 

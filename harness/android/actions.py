@@ -1,6 +1,6 @@
 """Run a profile's steps: taps and waits, logcat waits, debug broadcasts, pushed files.
 
-Steps read and write *variables*. A string in a step may name variables as ``{name}``; a
+Steps read and write *variables*. A string in a step may name variables as ``{name}``. A
 string that is exactly one placeholder keeps the variable's type (an int extra stays an
 ``--ei``), and an extra whose value is None is left out. Capture steps (``read_fields``,
 ``wait_log``, ``broadcast``) set variables through value specs (``type``, ``map``, ``none``,

@@ -1,4 +1,4 @@
-"""What a failed test leaves behind: screenshot, window hierarchy, logcat excerpt, bug report.
+"""Failure artifacts of a test: screenshot, window hierarchy, logcat excerpt, bug report.
 
 Each artifact is captured on its own. One that fails (the device dropped off, the UI server
 is down) is noted in ``artifacts-errors.txt`` and the others are still written, because the

@@ -1,7 +1,7 @@
 """Typed errors of the Android device layer.
 
-Every error here is an ``InfrastructureError``: it says the device, adb or the on-device UI
-server failed, never that the app under test is wrong. Reports keep them apart from failed
+Every error here is an ``InfrastructureError``: it reports that the device, adb or the
+on-device UI server failed, never that the app under test is wrong. Reports keep them apart from failed
 checks. Messages name the device serial and what to do next, and never contain a recovery key.
 """
 
@@ -13,7 +13,7 @@ from harness.errors import DeviceError, InfrastructureError
 
 
 class AdbServerUnavailableError(DeviceError):
-    """No adb server answers at the configured address."""
+    """No adb server listens at the configured address."""
 
 
 class DeviceNotFoundError(DeviceError):
@@ -54,14 +54,14 @@ class ClockError(DeviceError):
 
 
 class UiServerError(InfrastructureError):
-    """The on-device uiautomator2 server did not start or stopped answering."""
+    """The on-device uiautomator2 server did not start or stopped responding."""
 
 
 class UiElementNotFoundError(InfrastructureError):
     """A UI element named by the app profile did not appear in time.
 
     ``hierarchy`` is the window dump taken when the wait ran out, so a report can show what
-    the screen held instead; ``dump_path`` is where it was saved, when it was.
+    the screen showed instead. ``dump_path`` is where it was saved, if it was.
     """
 
     def __init__(

@@ -8,7 +8,7 @@ of this test" is ``read(since=position_at_test_start)`` and waiting for an event
 It follows :class:`harness.android.service.DeviceService`. After an unexpected end of the
 stream (the device dropped off adb) it waits for the device once and restarts ``logcat``
 with ``-T <epoch of the last line>``, skipping the lines it already holds, so nothing is read
-twice. Files it writes (excerpts, the session log) pass through the :class:`Redactor`; the
+twice. Files it writes (excerpts, the session log) pass through the :class:`Redactor`. The
 in-memory lines stay raw because the leak scan must see a leaked recovery key.
 """
 
@@ -150,8 +150,10 @@ class LogcatService(DeviceService):
     # Output ------------------------------------------------------------------------------------
     def excerpt(self, path: Path, since: LogPosition | None = None, until: LogPosition | None = None) -> Path:
         """Write the lines in [since, until) to ``path``, secrets masked."""
+        start = since.offset if since else 0
+        end = until.offset if until else None
         with self._changed:
-            lines = self._lines[since.offset if since else 0: until.offset if until else None]
+            lines = self._lines[start:end]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(self.redactor.redact(line.text) + "\n" for line in lines), encoding="utf-8")
         return path

@@ -1,4 +1,4 @@
-"""Read every chat's messages off the screen, as the profile's ``read_message_list`` says.
+"""Read every chat's messages off the screen, following the profile's ``read_message_list``.
 
 For each chat title on the chat list: open the chat, read the message rows from window dumps
 (scrolling when the profile asks for it, until no new row appears), and go back. A row's

@@ -1,8 +1,8 @@
 """App profiles: how the Android target drives one app build (``fixtures/profiles/*.yaml``).
 
 A profile maps each target action to steps (taps and waits by selector, logcat waits, debug
-broadcasts), says how to point the app at the stub and how to load a scenario, and how to
-read the message list off the screen. ``harness/schemas/profile.schema.json`` is the schema;
+broadcasts). It also defines how to point the app at the stub, how to load a scenario, and
+how to read the message list off the screen. ``harness/schemas/profile.schema.json`` is the schema;
 ``docs/android.md`` explains each part. Loading validates the file against the schema and
 compiles every regular expression, so a broken profile fails before any device is touched,
 with the file and the path of the bad value in the message.
@@ -183,7 +183,12 @@ def _compile(path: Path, pattern: str, where: list[str | int]) -> None:
 def _location(parts: Any) -> str:
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = str(part)
     return text or "(top level)"
 
 

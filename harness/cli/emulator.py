@@ -120,6 +120,7 @@ def validate_start(args: argparse.Namespace) -> None:
 def start_emulator(args: argparse.Namespace) -> int:
     validate_start(args)
     emulator = sdk_tool("emulator/emulator", "emulator", args.emulator)
+
     avds = list_avds(emulator)
     if args.avd not in avds:
         raise UsageError(f"AVD {args.avd!r} not found; available: {', '.join(avds) or 'none'} "
@@ -127,6 +128,7 @@ def start_emulator(args: argparse.Namespace) -> int:
     address = AdbServerAddress.parse(args.adb_server) if args.adb_server else None
     if address is None:
         ensure_adb_server()
+
     serial = f"emulator-{args.port}"
     log_path = (args.log or Path(f"{serial}.log")).resolve()
     command = emulator_command(emulator, args)
@@ -143,6 +145,7 @@ def start_emulator(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
         raise
+
     result = {"serial": serial, "pid": process.pid, "avd": args.avd, "boot_s": round(waited, 1),
               "tcpdump": str(args.tcpdump.resolve()) if args.tcpdump else None, "log": str(log_path)}
     print(json.dumps(result) if args.json else
@@ -152,7 +155,7 @@ def start_emulator(args: argparse.Namespace) -> int:
 
 
 def ensure_adb_server() -> None:
-    """Start the local adb server with the SDK's adb when none answers (the emulator registers there)."""
+    """Start the local adb server with the SDK's adb when none listens (the emulator registers there)."""
     address = AdbServerAddress.from_environment()
     with socket.socket() as probe:
         probe.settimeout(1)

@@ -1,6 +1,6 @@
 """An Android phone or emulator as a target, driven through adb (adbutils) and uiautomator2.
 
-``AndroidTarget`` sees the app as a tester does: it installs the APK, taps through the
+``AndroidTarget`` drives the app as a tester does: it installs the APK, taps through the
 screens the app profile names, waits on logcat, reaches the stub through ``adb reverse`` and
 reads the app's files with ``run-as`` or root. The profile (``fixtures/profiles/*.yaml``) holds
 everything app-specific; this module holds none of it.

@@ -61,7 +61,7 @@ class IntentSpec:
 
 
 class AppRuntime(abc.ABC):
-    """What runs when an installed package is started on the simulated device."""
+    """The process and behaviour of one installed package on the simulated device."""
 
     def __init__(self, device: SimulatedDevice, package: str, options: dict[str, Any]) -> None:
         self.device = device
@@ -98,13 +98,13 @@ class AppRuntime(abc.ABC):
         return False
 
     def on_clock_changed(self) -> None:
-        """The device clock or time zone changed (ACTION_TIME_CHANGED)."""
+        """Handle a change of the device clock or time zone (ACTION_TIME_CHANGED)."""
 
     def on_network_changed(self) -> None:
-        """Airplane mode, Wi-Fi or mobile data changed (CONNECTIVITY_ACTION)."""
+        """Handle a switch of airplane mode, Wi-Fi or mobile data (CONNECTIVITY_ACTION)."""
 
     def on_data_cleared(self) -> None:
-        """``pm clear`` removed the app's data (the process was killed first)."""
+        """Handle ``pm clear``, which removed the app's data (the process was killed first)."""
 
     def on_uninstalled(self) -> None:
         self.stop()
@@ -131,7 +131,7 @@ RUNTIMES: dict[str, RuntimeFactory] = {"inert": InertApp}
 
 
 def launcher_screen() -> Screen:
-    """The home screen shown when no app is in the foreground."""
+    """Return the home screen, shown when no app is in the foreground."""
     return Screen("com.android.launcher3", ".Launcher", UiNode(
         class_name="android.widget.FrameLayout",
         children=[UiNode(class_name="android.widget.TextView", text="Home",

@@ -1,9 +1,9 @@
 """The simulated device behind the adb double: its state and the events that change it.
 
-The device holds what the shell commands act on: system properties, the settings provider,
-the wall clock and time zone, installed packages and their running app runtimes, the log
-buffer, ``adb reverse`` rules, listening device sockets (the uiautomator2 server) and the
-file system. Shell commands (``harness.android.double.commands``) read and change this state;
+The device keeps what the shell commands act on: system properties, the settings provider,
+the wall clock and time zone, installed packages and their running app runtimes, and the log
+buffer. It also keeps the ``adb reverse`` rules, the listening device sockets (the
+uiautomator2 server) and the file system. Shell commands (``harness.android.double.commands``) read and change this state;
 the adb server (``harness.android.double.server``) exposes it over the host protocol.
 """
 
@@ -230,7 +230,7 @@ class SimulatedDevice:
         self._notify_apps(lambda runtime: runtime.on_network_changed())
 
     def network_up(self) -> bool:
-        """Whether an app has a network: Wi-Fi or mobile data, with airplane mode off."""
+        """Return whether an app has a network: Wi-Fi or mobile data, with airplane mode off."""
         return not self.radio["airplane"] and (self.radio["wifi"] or self.radio["data"])
 
     def wifi_up(self) -> bool:

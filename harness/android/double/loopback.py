@@ -1,4 +1,4 @@
-"""The simulated device's own localhost, as an app on it sees it.
+"""The simulated device's own localhost, as an app on it reaches it.
 
 An app on a phone that connects to ``127.0.0.1:PORT`` reaches whatever listens on the
 phone; with ``adb reverse tcp:PORT tcp:HOSTPORT`` that is the host's ``HOSTPORT``. The app

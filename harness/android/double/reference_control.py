@@ -10,7 +10,7 @@ REQUEST_TIMEOUT_S = 120.0
 
 
 class AppRejected(Exception):
-    """The app answered a control request with an error status (shown to the user as an error)."""
+    """The app rejected a control request with an error status (shown to the user as an error)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -19,7 +19,7 @@ class AppRejected(Exception):
 
 
 class AppGone(Exception):
-    """The app process is not running or did not answer."""
+    """The app process is not running or did not respond."""
 
 
 class ControlClient:

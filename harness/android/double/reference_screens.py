@@ -1,9 +1,9 @@
 """The screens of the hosted reference app, built from its state on every read.
 
 Each screen is a view tree (``ui_model``) made from the app's control API (backup status,
-chat list, messages) plus the little UI state a phone app keeps itself: which screen is open,
-the text typed into the restore field, the recovery key while its screen is shown. Taps run
-the matching control request; long operations (turning backups on, a new key, restore, turning
+chat list, messages). The little UI state a phone app keeps itself is added: which screen is
+open, the text typed into the restore field, the recovery key while its screen is shown. Taps run
+the matching control request. Long operations (turning backups on, a new key, restore, turning
 backups off) run on the app's own worker thread while the screen shows a progress line.
 
 Resource ids (all ``<package>:id/<name>``), by screen:

@@ -2,8 +2,8 @@
 
 adbutils, uiautomator2 and the ``adb`` command-line client connect to it as to the adb server
 on port 5037. Host services (``host:version``, ``host:devices-l``, ``host:track-devices``,
-``host:tport:serial:S``, ``host-serial:S:forward:...``, ``wait-for-...``) are handled here;
-after a transport is selected, device services (``shell:``, ``shell,v2:``, ``exec:``,
+``host:tport:serial:S``, ``host-serial:S:forward:...``, ``wait-for-...``) are handled here.
+After a transport is selected, device services (``shell:``, ``shell,v2:``, ``exec:``,
 ``sync:``, ``reverse:...``, ``tcp:PORT``, ``localabstract:NAME``, ``root:``) go to the chosen
 :class:`SimulatedDevice`.
 

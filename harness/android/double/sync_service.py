@@ -24,7 +24,7 @@ MAX_PATH = 1024
 
 
 def serve_sync(device: SimulatedDevice, sock: socket.socket) -> None:
-    """Answer sync requests until QUIT or the client closes the connection."""
+    """Serve sync requests until QUIT or the client closes the connection."""
     who = ROOT if device.adbd_root else SHELL
     while True:
         try:
@@ -74,7 +74,12 @@ def _list(device: SimulatedDevice, who, sock: socket.socket, path: str) -> None:
     except FileSystemError:
         names = []
     for name in names:
-        target = directory if name == "." else posixpath.dirname(directory) if name == ".." else posixpath.join(directory, name)
+        if name == ".":
+            target = directory
+        elif name == "..":
+            target = posixpath.dirname(directory)
+        else:
+            target = posixpath.join(directory, name)
         try:
             result = device.fs.host_path(target).stat()
         except (OSError, FileSystemError):

@@ -3,8 +3,8 @@
 uiautomator2 (the Python client) pushes ``u2.jar``, starts it with
 ``CLASSPATH=/data/local/tmp/u2.jar app_process / com.wetest.uia2.Main -p 9008`` over a shell
 stream that stays open while the server runs, then sends HTTP requests (``GET /ping``,
-``POST /jsonrpc/0``) through adb device sockets (``tcp:9008``). This module answers them
-from the foreground screen's view tree. Closing the shell stream stops the server; a crash
+``POST /jsonrpc/0``) through adb device sockets (``tcp:9008``). This module serves them from
+the foreground screen's view tree. Closing the shell stream stops the server; a crash
 fault ends it from the device side, and the client sees the stream close and the port refuse.
 """
 
@@ -257,10 +257,12 @@ def app_process(ctx: CommandContext, args: list[str]) -> int:
         ctx.err(f"Error: Could not find class '{SERVER_CLASS}' (classpath {classpath!r})\n")
         return 1
     port = int(args[args.index("-p") + 1]) if "-p" in args else 9008
+
     if f"tcp:{port}" in ctx.device.listeners:
         ctx.err("java.lang.IllegalStateException: UiAutomationService "
                 "android.accessibilityservice.IAccessibilityServiceClient$Stub$Proxy already registered!\n")
         return 1
+
     server = UiAutomatorServer(ctx.device, port)
     ctx.device.ui_servers[port] = server
     ctx.device.listen(server.endpoint, server.serve_connection)

@@ -246,7 +246,7 @@ def uiautomator(ctx: CommandContext, args: list[str]) -> int:
         ctx.err("uiautomator: the double supports dump [FILE]\n")
         return 1
     if ctx.device.listeners.get("tcp:9008") is not None:
-        # Only one UiAutomation connection may exist; the uiautomator2 server holds it.
+        # Only one UiAutomation connection may exist, and the uiautomator2 server has it.
         ctx.err("java.lang.IllegalStateException: UiAutomationService "
                 "android.accessibilityservice.IAccessibilityServiceClient already registered!\n")
         return 1
