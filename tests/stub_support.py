@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from harness.keys import derive_backup_id
 from harness.stub_client import StubAdmin
 from harness.stub_process import StubProcess
 from libsignal_bridge import Bridge
@@ -63,6 +64,9 @@ class BackupClient:
 
     def today(self) -> int:
         return int(self.admin.now()) // DAY * DAY
+
+    def backup_id(self, credential_type: int = TYPE_MESSAGES) -> bytes:
+        return derive_backup_id(self.types[credential_type].backup_key, self.aci.bytes)
 
     # -- account routes -----------------------------------------------------------------------
 
