@@ -292,11 +292,29 @@ def timer_start(message: dict[str, Any], policy: str) -> int | None:
         return message["expire_start_ms"]
     if policy != "android":
         return None
-    if message["direction"] == "incoming" and message["read"]:
-        return message["received_ms"]
-    if message["direction"] == "outgoing" and message["status"] not in ("pending", "failed"):
+    if timer_should_have_started(message):
         return message["received_ms"]
     return None
+
+
+def timer_should_have_started(message: dict[str, Any]) -> bool:
+    """Return whether a message's timer counts as started: read incoming, or settled outgoing."""
+    if message["direction"] == "incoming":
+        return bool(message["read"])
+    return message["direction"] == "outgoing" and message["status"] not in ("pending", "failed")
+
+
+def rejected_unstarted(message: dict[str, Any], policy: str) -> bool:
+    """Return whether ``policy``'s exporter keeps a timer that libsignal rejects as not started.
+
+    libsignal's validation rejects a read incoming or settled outgoing message whose timer
+    never started. Android's exporter starts such a timer at the time received, but iOS keeps
+    it unstarted, so an iOS backup that contains such a message fails validation.
+    """
+    timer = message["expires_in_ms"]
+    if not timer or timer <= DAY_MS or message["expire_start_ms"] is not None:
+        return False
+    return timer_should_have_started(message) and timer_start(message, policy) is None
 
 
 def expected_fate(message: dict[str, Any], backup_time_ms: int, policy: str) -> str:
@@ -385,17 +403,6 @@ def leak_needles(recovery_key: str) -> dict[str, bytes]:
         for name, form in encodings(value).items():
             needles[f"{label} as {name}"] = form
     return needles
-
-
-def key_store_paths(target: Target) -> list[str]:
-    """Return the files where the target legitimately keeps the recovery key."""
-    provider = getattr(target, "key_store_paths", None)
-    if provider is not None:
-        return list(provider())
-    if target.name == "reference":
-        # The reference app keeps the key in DIR/keystore.json (reference_app/CONTROL_API.md).
-        return ["keystore.json"]
-    return []
 
 
 def is_under(relative: str, prefixes: Iterable[str]) -> bool:

@@ -17,7 +17,6 @@ from device_support import (
     aci_bytes,
     back_up,
     container_parts,
-    key_store_paths,
     leak_needles,
     read_archive,
     scan_files,
@@ -25,7 +24,7 @@ from device_support import (
     uploaded_archives,
 )
 from harness import keys
-from harness.canaries import KIND_ATTACHMENT_BYTES, plant_canaries, scan_for
+from harness.canaries import plant_canaries, scan_for
 from harness.errors import ArchiveError, MacMismatchError
 from harness.frames import open_frames
 from harness.scenario import load_scenario, resolve
@@ -140,15 +139,10 @@ def test_recovery_key_not_in_log(run, recovery_key):
 def test_no_canary_outside_message_store(run, target):
     skipped = target.message_store_paths()
     for relative, match in scan_files(run["files"], run["canaries"].needles(), skip=skipped):
-        canary = run["canaries"].get(match.label.partition("/")[0])
-        # NOTE: attachment files on the device legitimately hold the attachment bytes; only
-        # attachment-byte canaries are allowed there until targets list them as message store.
-        if canary is not None and canary.kind == KIND_ATTACHMENT_BYTES and relative.startswith("attachments/"):
-            continue
         pytest.fail(f"app file {relative}: {run['canaries'].describe(match)}")
 
 
 def test_recovery_key_not_in_app_files(run, target, recovery_key):
     needles = leak_needles(recovery_key)
-    for relative, match in scan_files(run["files"], needles, skip=key_store_paths(target)):
+    for relative, match in scan_files(run["files"], needles, skip=target.key_store_paths()):
         pytest.fail(f"app file {relative}: contains the {match.label} outside the key store")

@@ -5,7 +5,9 @@ reaches the server.
 The module loads the disappearing-message matrix and the view-once scenario on a paid-tier
 account (so media is copied to the media tier), plants canaries in every message, backs up
 once and checks the archive against each message's fate. Fates are computed at the archive's
-own backup time with the ``--policy`` boundary.
+own backup time with the ``--policy`` rules. Under ``--policy ios`` the read or sent messages
+whose timer never started are not loaded: iOS does not repair them, and libsignal rejects
+them unstarted (``rejected_unstarted``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from device_support import (
     find_item,
     media_objects,
     read_archive,
+    rejected_unstarted,
     scenario_path,
     timer_start,
 )
@@ -44,6 +47,10 @@ def run(recorder, stub, target, account, recovery_key, policy, tmp_path_factory)
     for name in SCENARIOS:
         planted, canaries = plant_canaries(load_scenario(scenario_path(name)), random.Random())
         resolved = resolve(planted, now_ms)
+        # iOS keeps these timers unstarted and libsignal then rejects the whole backup, so
+        # the matrix's Android repair cases run under the android policy only.
+        loaded = [message for message in resolved["messages"] if not rejected_unstarted(message, policy)]
+        resolved = {**resolved, "messages": loaded}
         target.load_scenario(resolved)
         messages.extend(resolved["messages"])
         canary_sets.append(canaries)

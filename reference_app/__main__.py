@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, help="app data directory (created if missing)")
     parser.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch on a planted defect (repeatable)")
     parser.add_argument("--list-defects", action="store_true", help="print the planted defects and exit")
-    parser.add_argument("--policy", choices=POLICIES, default="android", help="24-hour boundary rule (default: android)")
+    parser.add_argument(
+        "--policy", choices=POLICIES, default="android",
+        help="whose exclusion rules to follow: 24-hour boundary and timer repair (default: android)",
+    )
     parser.add_argument("--layout", choices=LAYOUTS, default="modern", help="archive container (default: modern)")
     parser.add_argument("--log", type=Path, help="app log file (default: DATA.log next to the data directory)")
     parser.add_argument("--device-file", type=Path, help="device state file (default: DATA.device.json)")

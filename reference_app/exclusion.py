@@ -6,8 +6,9 @@ and D = 24 hours (86,400,000 ms, the cutoff Android, iOS and Desktop all use):
 * stories are never exported, and replies to a story in a group chat are dropped; direct
   (1:1) story replies are kept (Android and Desktop exporters);
 * a disappearing timer of more than 0 and at most D excludes the message, started or not;
-* a timer that has not started is repaired first, as Android does: an outgoing message with
-  no pending or failed send status, and a read incoming message, start at ``dateReceived``;
+* under the android policy a timer that has not started is repaired first, as Android does:
+  an outgoing message with no pending or failed send status, and a read incoming message,
+  start at ``dateReceived``. iOS has no such repair, so the ios policy leaves them unstarted;
 * a started timer excludes the message when it expires within D of T. The boundary differs
   by client: Android drops ``expiresAt < T + D``, iOS and Desktop drop ``expiresAt <= T + D``
   (the ``policy`` option picks one);
@@ -61,7 +62,7 @@ def decide(item: Mapping[str, Any], backup_time_ms: int, policy: str, defects: D
         return Decision(False, "disappearing")
     if expires_in <= EXPIRATION_CUTOFF_MS and not defects.active("keeps-short-timers"):
         return Decision(False, "timer of 24 hours or less")
-    start = effective_start(item)
+    start = effective_start(item, policy)
     if start is not None and not defects.active("ignores-time-left"):
         expires_at = start + expires_in
         limit = backup_time_ms + EXPIRATION_CUTOFF_MS
@@ -71,10 +72,17 @@ def decide(item: Mapping[str, Any], backup_time_ms: int, policy: str, defects: D
     return Decision(True, "view-once" if tombstone else None, expires_in, start, tombstone)
 
 
-def effective_start(item: Mapping[str, Any]) -> int | None:
-    """Return the timer start the export writes, repairing a start that should have happened."""
+def effective_start(item: Mapping[str, Any], policy: str = "android") -> int | None:
+    """Return the timer start the export writes.
+
+    Under the android policy a read incoming message, or an outgoing one with no pending or
+    failed send status, whose timer never started counts from ``dateReceived``, as Android's
+    exporter repairs it. The ios policy writes the stored start only, as iOS does.
+    """
     if item["expire_start_ms"] is not None:
         return int(item["expire_start_ms"])
+    if policy != "android":
+        return None
     received = item["date_received"] if item["date_received"] else item["date_sent"]
     if item["direction"] == "outgoing" and not item["send_unsettled"]:
         return int(received)

@@ -82,6 +82,20 @@ def test_outgoing_sent_timer_repaired_but_pending_not():
     assert keep(pending)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"read": 1}, {"direction": "outgoing"}],
+    ids=["incoming read", "outgoing sent"],
+)
+def test_ios_policy_keeps_unrepaired_timer_unstarted(fields):
+    row = item(expires_in_ms=2 * D, date_received=T - 2 * D, **fields)
+    decision = decide(row, T, "ios", NO_DEFECTS, in_group=False)
+    assert decision.keep
+    assert decision.expire_start_ms is None
+    assert effective_start(row, "ios") is None
+    assert effective_start(row, "android") == T - 2 * D
+
+
 def test_timer_change_update_exempt_and_cleared():
     decision = decide(
         item(kind="update", update_kind="expiration_timer_change", direction="directionless", expires_in_ms=1000),

@@ -237,6 +237,13 @@ class Target(abc.ABC):
         The leak scan skips these: the message store legitimately holds message text.
         """
 
+    def key_store_paths(self) -> list[str]:
+        """Return the relative paths inside a file snapshot where the app keeps its key material.
+
+        The recovery-key leak scan skips these. By default the list is empty, so every file is scanned.
+        """
+        return []
+
     def capture_artifacts(self, destination: Path) -> None:
         """Save what helps debug a failed test (log excerpt, screenshot, files)."""
         destination.mkdir(parents=True, exist_ok=True)

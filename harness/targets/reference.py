@@ -388,7 +388,11 @@ class ReferenceTarget(Target):
         return target
 
     def message_store_paths(self) -> list[str]:
-        return ["messages.db", "messages.db-journal"]
+        # The attachment files (plaintext and thumbnails) are part of the message store.
+        return ["messages.db", "messages.db-journal", "attachments"]
+
+    def key_store_paths(self) -> list[str]:
+        return ["keystore.json"]
 
     def capture_artifacts(self, destination: Path) -> None:
         """Save the log tail, the backup settings and the stderr tail, with recovery keys redacted."""
