@@ -37,8 +37,14 @@ MEDIA_TIER_ROUTES = (
     ("PUT", "/v1/archives/media"),
     ("PUT", "/v1/archives/media/batch"),
 )
-# Device time at the start of a reference-app log line, such as 2024-05-14T02:03:11.250Z.
+# Device time at the start of a log line, in the three forms the targets write.
+# The reference app writes ISO 8601 UTC, such as 2024-05-14T02:03:11.250Z.
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z\b")
+# The harness's logcat service reads ``-v epoch`` seconds, such as 1715652191.250.
+LOGCAT_EPOCH = re.compile(r"^\s*(\d+)\.(\d{3})\s")
+# Plain logcat prints the threadtime date, with ``-v year`` (2024-05-14 02:03:11.250) or without (05-14 02:03:11.250).
+LOGCAT_DATE = re.compile(r"^(\d{4}-)?(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\s")
+HALF_YEAR_MS = 183 * 86_400_000
 
 
 # Clock and schedule -----------------------------------------------------------------------------
@@ -68,13 +74,47 @@ def nearest_slot(epoch_ms: int, zone: str, hour: int, minute: int) -> int:
     return min((int(slot.timestamp() * 1000) for slot in candidates), key=lambda slot: abs(slot - epoch_ms))
 
 
-def log_time_ms(text: str) -> int | None:
-    """Return the device time at the start of an app log line (ISO 8601 UTC), or None."""
+def log_time_ms(text: str, *, zone: str = "UTC", near_ms: int | None = None) -> int | None:
+    """Return the device time at the start of a log line, or None when the line carries none.
+
+    Reads the reference app's ISO 8601 UTC time and logcat's line starts: ``-v epoch`` seconds
+    and the threadtime date. Logcat prints that date in the device's time zone unless run
+    with ``-v UTC``, so ``zone`` names it. Without ``-v year`` the date has no year: it is
+    taken from ``near_ms``, a time the line is known to be within half a year of, and
+    without ``near_ms`` such a line gives None.
+    """
     match = LOG_TIME.match(text)
+    if match is not None:
+        moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc)
+        return int(moment.timestamp() * 1000)
+    match = LOGCAT_EPOCH.match(text)
+    if match is not None:
+        return int(match.group(1)) * 1000 + int(match.group(2))
+    match = LOGCAT_DATE.match(text)
     if match is None:
         return None
-    moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp() * 1000)
+    return logcat_date_ms(match.group(1), match.group(2), zoneinfo.ZoneInfo(zone), near_ms)
+
+
+def logcat_date_ms(year: str | None, rest: str, zone: zoneinfo.ZoneInfo, near_ms: int | None) -> int | None:
+    """Return the epoch milliseconds of a logcat threadtime date; see ``log_time_ms``."""
+    if year is not None:
+        return local_ms(year + rest, zone)
+    if near_ms is None:
+        return None
+    near_year = datetime.datetime.fromtimestamp(near_ms / 1000, tz=zone).year
+    candidates = [local_ms(f"{candidate}-{rest}", zone) for candidate in (near_year - 1, near_year, near_year + 1)]
+    best = min((ms for ms in candidates if ms is not None), key=lambda ms: abs(ms - near_ms), default=None)
+    return best if best is not None and abs(best - near_ms) <= HALF_YEAR_MS else None
+
+
+def local_ms(text: str, zone: zoneinfo.ZoneInfo) -> int | None:
+    """Return the epoch milliseconds of ``YYYY-MM-DD hh:mm:ss.mmm`` in ``zone`` (None for 02-29 of a common year)."""
+    try:
+        moment = datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        return None
+    return int(moment.replace(tzinfo=zone).timestamp() * 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +127,7 @@ class ScheduledRun:
 
     @property
     def started_ms(self) -> int | None:
-        return log_time_ms(self.started)
+        return log_time_ms(self.started, near_ms=self.due_ms)
 
     @property
     def trigger(self) -> str | None:

@@ -146,3 +146,23 @@ def test_recovery_key_not_in_app_files(run, target, recovery_key):
     needles = leak_needles(recovery_key)
     for relative, match in scan_files(run["files"], needles, skip=target.key_store_paths()):
         pytest.fail(f"app file {relative}: contains the {match.label} outside the key store")
+
+
+def test_no_canary_or_key_in_packet_capture(run, target, recovery_key):
+    """Scan the emulator's packet capture (``--pcap``) for the canaries and the recovery key.
+
+    Only cleartext can match, so a finding is data the app sent unencrypted over the
+    emulated network. NOTE: the app reaches the stub through ``adb reverse``, whose traffic
+    travels over the adb connection rather than the emulated network, so the capture is not
+    expected to hold the stub's requests (the request tests above cover those).
+    """
+    scan_packets = getattr(target, "scan_packets", None)
+    if scan_packets is None:
+        pytest.skip(f"target {target.name} offers no packet capture; pass --pcap with the file of "
+                    "`emulator -tcpdump` on the Android target")
+    key_needles = leak_needles(recovery_key)
+    for finding in scan_packets({**run["canaries"].needles(), **key_needles}):
+        place = f"packet capture, {finding.flow.describe()} from packet {finding.first_packet}"
+        if finding.match.label in key_needles:
+            pytest.fail(f"{place}: contains the {finding.match.label} ({finding.match.container})")
+        pytest.fail(f"{place}: {run['canaries'].describe(finding.match)}")

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import secrets
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ class SuiteSettings:
     adb_server: str = "127.0.0.1:5037"
     apk: Path | None = None
     profile: str | None = None
+    pcap: Path | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SuiteSettings:
@@ -63,9 +65,16 @@ class SuiteSettings:
             adb_server=config.getoption("adb_server"),
             apk=path("apk"),
             profile=config.getoption("profile"),
+            pcap=path("pcap"),
         )
         if settings.defects and settings.target != "reference":
             raise UsageError("--defect applies to the reference app only; drop it or use --target reference")
+        if settings.pcap is not None:
+            if settings.target != "android":
+                raise UsageError("--pcap needs --target android (the emulator's -tcpdump file)")
+            if not settings.pcap.is_file():
+                raise UsageError(f"--pcap {settings.pcap}: file not found; pass the file the emulator's "
+                                 "-tcpdump option writes")
         return settings
 
 
@@ -179,6 +188,7 @@ def build_target(settings: SuiteSettings, work_dir: Path) -> Target:
         apk=settings.apk,
         profile=settings.profile,
         work_dir=work_dir,
+        pcap=settings.pcap,
     )
 
 
@@ -247,7 +257,8 @@ def capture_test_artifacts(
 
     Every device test keeps the app log lines written during its call. A failing test also
     gets the module's recorded traffic, the whole app log and every archive summary found
-    among its fixture values.
+    among its fixture values. It also gets what ``Target.capture_artifacts`` writes (on a
+    device: the screenshot, the window dump and the logcat), as ``target-<name>`` files.
     """
     funcargs = funcargs or {}
     try:
@@ -264,6 +275,30 @@ def capture_test_artifacts(
             folder.save_json(f"archive-summary-{name}.json", summary)
     except InfrastructureError as error:
         log.warning("could not save the artifacts of %s: %s", folder.path.name, error)
+    if failed and target is not None:
+        save_target_artifacts(folder, target)
+
+
+def save_target_artifacts(folder: ArtifactFolder, target: Target) -> list[Path]:
+    """Save what ``target.capture_artifacts`` writes into ``folder``, as ``target-<name>`` files.
+
+    The target writes into a temporary folder first, so every file then passes through the
+    folder's secret redaction, as the suite's own artifacts do. A capture that fails is
+    logged only, because it must not hide the test's failure.
+    """
+    saved: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="harness-target-artifacts-") as temporary:
+        root = Path(temporary)
+        try:
+            target.capture_artifacts(root)
+        except (InfrastructureError, OSError) as error:
+            log.warning("the %s target could not capture the artifacts of %s: %s", target.name,
+                        folder.path.name, error)
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                name = "target-" + "-".join(path.relative_to(root).parts)
+                saved.append(folder.save_bytes(name, path.read_bytes()))
+    return saved
 
 
 def archive_summaries(values: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -6,7 +6,8 @@ folders are written only with ``--harness-report DIR``.
 
 Options (group "backup-harness" in ``pytest --help``):
 
-* ``--target reference|android``, ``--serial``, ``--adb-server``, ``--apk``, ``--profile``;
+* ``--target reference|android``, ``--serial``, ``--adb-server``, ``--apk``, ``--profile``,
+  ``--pcap`` (the emulator's packet capture, scanned for leaks);
 * ``--policy android|ios`` (the exclusion boundary checked), ``--defect NAME`` (reference
   app only, repeatable), ``--scenario FILE``, ``--corpus DIR``;
 * ``--stub-admin-url URL`` to use a running stub server instead of starting one;
@@ -15,8 +16,9 @@ Options (group "backup-harness" in ``pytest --help``):
 Fixtures: ``stub``, ``target``, ``account``, ``recovery_key``, ``recorder``, ``clock``
 (module scope, so one prepared app serves the small tests of one property), and
 ``artifacts`` (per test). A test that uses ``stub`` or ``target`` gets its app log excerpt
-saved into its artifact folder automatically, and when it fails, also the module's recorded
-traffic and decrypted archive summaries.
+saved into its artifact folder automatically. When it fails, the folder also gets the
+module's recorded traffic, decrypted archive summaries and the target's own capture
+(screenshot, window dump and logcat on a device).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--apk", metavar="PATH", help="APK to install on the Android target")
     group.addoption(
         "--profile", metavar="NAME", help="app profile for the Android target (see fixtures/profiles)"
+    )
+    group.addoption(
+        "--pcap",
+        metavar="FILE",
+        help="packet capture of the emulator (its -tcpdump file) that the suite scans for leaks",
     )
     group.addoption(
         "--policy",
@@ -227,8 +234,8 @@ def artifacts(request: pytest.FixtureRequest) -> "ArtifactFolder":
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Save the app log of a device test into its artifact folder, and for a failing test
-    also the module's recorded traffic and the summaries of the archives its fixtures
-    decrypted (see ``harness.device_session.capture_test_artifacts``)."""
+    also the module's recorded traffic, the summaries of the archives its fixtures decrypted
+    and the target's capture (see ``harness.device_session.capture_test_artifacts``)."""
     funcargs = getattr(item, "funcargs", {})
     stub, target = funcargs.get("stub"), funcargs.get("target")
     if (stub is None and target is None) or item.get_closest_marker("no_capture"):
@@ -239,8 +246,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     failed = False
     try:
         return (yield)
-    except BaseException:
-        failed = True
+    except BaseException as error:
+        failed = not isinstance(error, pytest.skip.Exception)  # a skip is no failure to debug
         raise
     finally:
         capture_test_artifacts(artifact_folder(item), stub, target, start, failed=failed, funcargs=funcargs)

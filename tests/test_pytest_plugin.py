@@ -54,7 +54,7 @@ def test_plugin_inert_without_report(pytester):
 def test_plugin_options_listed(pytester):
     result = pytester.runpytest_subprocess("--help")
     output = result.stdout.str()
-    for option in ("--target", "--serial", "--policy", "--defect", "--scenario", "--harness-report"):
+    for option in ("--target", "--serial", "--pcap", "--policy", "--defect", "--scenario", "--harness-report"):
         assert option in output
 
 
@@ -107,3 +107,127 @@ def test_junit_written_alongside(pytester):
     text = junit.read_text()
     assert 'name="test_second_fails"' in text
     assert 'name="artifacts"' in text
+
+
+DEVICE_SAMPLE = """
+from pathlib import Path
+
+import pytest
+
+from harness.artifacts import register_secret
+from harness.errors import DeviceError
+from harness.targets.base import LogLine, LogPosition
+
+SECRET = "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz01"
+register_secret(SECRET)
+
+
+class CapturingTarget:
+    name = "android"
+
+    def __init__(self, broken=False):
+        self.broken = broken
+
+    def log_position(self):
+        return LogPosition(0)
+
+    def read_log(self, since=None):
+        return [LogLine(LogPosition(0), "backup started")]
+
+    def capture_artifacts(self, destination):
+        (destination / "window.xml").write_text("<node text='" + SECRET + "'/>")
+        (destination / "screenshot.png").write_bytes(b"\\x89PNG\\r\\n\\x1a\\n")
+        if self.broken:
+            raise DeviceError("device emulator-5554 went offline")
+        (destination / "logcat").mkdir()
+        (destination / "logcat" / "excerpt.txt").write_text("key " + SECRET)
+
+
+@pytest.fixture
+def target(request):
+    return CapturingTarget(broken="broken" in request.node.name)
+
+
+def test_passes(target):
+    pass
+
+
+def test_skips(target):
+    pytest.skip("target offers no packet capture")
+
+
+def test_fails(target):
+    assert False, "backup screen shows an error"
+
+
+def test_fails_broken_capture(target):
+    assert False, "restore failed"
+"""
+
+
+def run_device_sample(pytester, *extra):
+    pytester.makepyfile(test_restore=DEVICE_SAMPLE)
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-report", str(report), *extra)
+    tests = {test["nodeid"].split("::")[1]: test for test in load_summary(report)["tests"]}
+    return result, report, tests
+
+
+def test_failed_test_gets_target_artifacts(pytester):
+    result, report, tests = run_device_sample(pytester)
+    result.assert_outcomes(passed=1, failed=2, skipped=1)
+    folder = report / tests["test_fails"]["artifacts"]
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == ["app-log.txt", "target-logcat-excerpt.txt", "target-screenshot.png", "target-window.xml"]
+    assert (folder / "target-screenshot.png").read_bytes() == b"\x89PNG\r\n\x1a\n"
+    for name in ("target-window.xml", "target-logcat-excerpt.txt"):
+        text = (folder / name).read_text()
+        assert "[redacted secret]" in text, name
+        assert "abcdefghijklmnopqrstuvwxyz0123456789" not in text, name
+
+
+def test_passed_or_skipped_test_gets_no_target_artifacts(pytester):
+    _, report, tests = run_device_sample(pytester)
+    for name in ("test_passes", "test_skips"):
+        folder = report / tests[name]["artifacts"]
+        assert sorted(path.name for path in folder.iterdir()) == ["app-log.txt"], name
+
+
+def test_broken_capture_keeps_failure(pytester):
+    _, report, tests = run_device_sample(pytester)
+    failing = tests["test_fails_broken_capture"]
+    assert failing["outcome"] == "failed"
+    assert failing["message"].startswith("restore failed")
+    names = sorted(path.name for path in (report / failing["artifacts"]).iterdir())
+    assert names == ["app-log.txt", "target-screenshot.png", "target-window.xml"]
+
+
+def test_target_artifacts_attached_to_allure(pytester):
+    allure_dir = pytester.path / "allure"
+    run_device_sample(pytester, "--alluredir", str(allure_dir))
+    results = {result["name"]: result for result in
+               (json.loads(path.read_text()) for path in allure_dir.glob("*-result.json"))}
+    names = sorted(item["name"] for item in results["test_fails"]["attachments"])
+    assert "target-window.xml" in names
+    assert "target-screenshot.png" in names
+
+
+def test_pcap_needs_android_target(pytester):
+    capture = pytester.path / "emulator.pcap"
+    capture.write_bytes(b"")
+    pytester.makepyfile("def test_settings(harness_settings):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--pcap", str(capture))
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*UsageError: --pcap needs --target android*"])
+
+
+def test_pcap_reaches_settings(pytester):
+    capture = pytester.path / "emulator.pcap"
+    capture.write_bytes(b"")
+    pytester.makepyfile(
+        "def test_settings(harness_settings):\n"
+        f"    assert str(harness_settings.pcap) == {str(capture)!r}\n"
+        "    assert harness_settings.target == 'android'\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--target", "android", "--pcap", str(capture))
+    result.assert_outcomes(passed=1)

@@ -1,5 +1,6 @@
 """`backup-harness run`: usage errors, and one property module run end to end."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -28,6 +29,8 @@ def run_cli(*arguments, timeout=300):
         (["--only", "teleportation"], "--only teleportation: no such property module"),
         (["--corpus", "/nonexistent/corpus"], "--corpus /nonexistent/corpus: not a directory"),
         (["--scenario", "/nonexistent.yaml"], "--scenario /nonexistent.yaml: file not found"),
+        (["--pcap", "/nonexistent.pcap"], "--pcap need --target android"),
+        (["--target", "android", "--pcap", "/nonexistent.pcap"], "--pcap /nonexistent.pcap: file not found"),
     ],
 )
 def test_run_usage_errors(capsys, arguments, expected):
@@ -68,3 +71,23 @@ def test_run_with_defect_fails(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert " FAIL  unlinkability     test_presentations_never_reused" in result.stdout
     assert "reuses the credential presentation of request #" in result.stdout
+
+
+def test_run_rejects_non_capture_pcap(tmp_path, capsys):
+    text_file = tmp_path / "capture.pcap"
+    text_file.write_text("not a capture\n")
+    assert main(["run", "--target", "android", "--pcap", str(text_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{text_file} is not a pcap or pcapng file" in err
+    assert "Traceback" not in err
+
+
+def test_run_passes_pcap_to_pytest(tmp_path):
+    from harness.cli.run import pytest_arguments
+
+    args = argparse.Namespace(
+        only=[], corpus=None, target="android", policy="android", defect=[], scenario=None, serial="emulator-5554",
+        adb_server=None, apk=None, profile=None, pcap=tmp_path / "emulator.pcap", select=None,
+    )
+    arguments = pytest_arguments(args, tmp_path, "run-1", "http://127.0.0.1:1")
+    assert arguments[arguments.index("--pcap") + 1] == str(tmp_path / "emulator.pcap")

@@ -88,6 +88,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     android.add_argument("--adb-server", metavar="HOST:PORT", help="adb server (default: 127.0.0.1:5037)")
     android.add_argument("--apk", metavar="PATH", type=Path, help="APK to install before the suite")
     android.add_argument("--profile", metavar="NAME", help="app profile (see fixtures/profiles)")
+    android.add_argument(
+        "--pcap",
+        metavar="FILE",
+        type=Path,
+        help="packet capture that the emulator writes (emulator -tcpdump FILE), scanned by the suite for "
+        "canaries and the recovery key",
+    )
     parser.set_defaults(handler=run_suite)
 
 
@@ -99,7 +106,7 @@ def validate_arguments(args: argparse.Namespace) -> None:
         )
     if args.defect and args.target != "reference":
         raise UsageError("--defect applies to the reference app only; drop it or use --target reference")
-    android_only = [name for name in ("serial", "adb_server", "apk", "profile") if getattr(args, name)]
+    android_only = [name for name in ("serial", "adb_server", "apk", "profile", "pcap") if getattr(args, name)]
     if android_only and args.target != "android":
         flags = ", ".join("--" + name.replace("_", "-") for name in android_only)
         raise UsageError(f"{flags} need --target android")
@@ -114,8 +121,20 @@ def validate_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--corpus {args.corpus}: not a directory; pass the folder of .binproto files")
         if not any(args.corpus.glob("*.binproto")):
             raise UsageError(f"--corpus {args.corpus}: no .binproto files in it")
+    if args.pcap is not None:
+        check_packet_capture(args.pcap)
     if args.defect:
         check_defect_names(args.defect)
+
+
+def check_packet_capture(path: Path) -> None:
+    """Reject a ``--pcap`` file that is missing or not a pcap/pcapng capture, before anything starts."""
+    if not path.is_file():
+        raise UsageError(f"--pcap {path}: file not found; pass the file the emulator's -tcpdump option writes")
+    from harness.android.pcap import read_packets
+
+    # Reading the first packet checks the file header (PcapError is a UsageError naming the file).
+    next(read_packets(path), None)
 
 
 def known_defects() -> set[str]:
@@ -182,6 +201,7 @@ def pytest_arguments(args: argparse.Namespace, report_dir: Path, run_id: str, ad
         "--adb-server": args.adb_server,
         "--apk": args.apk,
         "--profile": args.profile,
+        "--pcap": args.pcap,
         "-k": args.select,
     }
     for flag, value in optional.items():
