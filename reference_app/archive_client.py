@@ -35,6 +35,9 @@ harness can prove that it notices. ``ClientOptions.from_defects`` takes these na
 * ``omit-upload-length``: ask for the upload form without ``uploadLength``.
 * ``sign-media-with-messages-key``: sign media-type presentations with the messages backup-id
   key (the server returns 401).
+* ``aci-on-archive-routes``: add the account's ACI as a header to every ZK request.
+* ``backup-id-on-account-routes``: send the messages backup id in the query of the credential
+  fetch (an account-authenticated request).
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class ClientOptions:
     skip_media_refresh: bool = False
     omit_upload_length: bool = False
     sign_media_with_messages_key: bool = False
+    aci_on_archive_routes: bool = False
+    backup_id_on_account_routes: bool = False
     upload_form_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
@@ -254,7 +259,9 @@ class ArchiveClient:
             today = day_start(self._clock())
             end = today + CREDENTIAL_WINDOW_DAYS * DAY_SECONDS
             route = "GET /v1/archives/auth"
-            params = {"redemptionStartSeconds": today, "redemptionEndSeconds": end}
+            params: dict[str, Any] = {"redemptionStartSeconds": today, "redemptionEndSeconds": end}
+            if self._options.backup_id_on_account_routes:
+                params["backupId"] = _b64(self._keys.backup_id(TYPE_MESSAGES))
             body = json_object(self._account_call("GET", "/v1/archives/auth", params=params), route)
             issued = issued_credentials(body, route, today, end)
             received: dict[int, dict[int, bytes]] = {}
@@ -431,8 +438,14 @@ class ArchiveClient:
         headers = {**(extra_headers or {}), **self._zk_headers(credential_type)}
         if self._options.account_auth_on_archive_routes:
             headers["Authorization"] = self._account.header()
+        if self._options.aci_on_archive_routes:
+            headers["X-Signal-Account"] = self._account.aci
         route = f"{method} {path}"
         return send(self._anonymous_session, method, self._url(path), route, expected=expected, timeouts=self._timeouts, headers=headers, **kwargs)
+
+    def presentation_headers(self, credential_type: int = TYPE_MESSAGES) -> dict[str, str]:
+        """Return fresh zero-knowledge auth headers (a new presentation and its signature)."""
+        return self._zk_headers(credential_type)
 
     def _zk_headers(self, credential_type: int) -> dict[str, str]:
         with self._lock:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEDIA_ROOT_KEY_LENGTH = 32
+DAY_MS = 86_400_000
 # A file exported less than an hour ago is reused when a failed run is retried (FILE_REUSE_TIMEOUT).
 FILE_REUSE_TIMEOUT_MS = 3_600_000
 MAX_ATTEMPTS = 3
@@ -71,6 +72,10 @@ class BackupService:
         self._client: ArchiveClient | None = None
         self._client_identity: tuple[Any, ...] | None = None
         self._client_lock = threading.Lock()
+        # The key before the last rotation, kept only by the rotation-keeps-* defects.
+        self.previous_recovery_key: str | None = None
+        # UTC day whose backup id the new-backup-id-each-day defect committed last.
+        self._backup_id_day: int | None = None
 
     # --- clients --------------------------------------------------------------------------
 
@@ -119,6 +124,8 @@ class BackupService:
         media_root_key = self.app.keystore.media_root_key
         if not recovery_key or not media_root_key:
             raise BackupFailure("disabled", "backups are not enabled; turn them on first")
+        if self.app.defects.active("rotation-keeps-backup-id") and self.previous_recovery_key:
+            recovery_key = self.previous_recovery_key
         account = self.account_auth()
         identity = (recovery_key, media_root_key, self.server(), account.aci, account.device_id, account.password)
         with self._client_lock:
@@ -244,11 +251,27 @@ class BackupService:
             raise BackupFailure("disabled", "backups are turned off")
         if settings.restore_pending or self.app.restoring:
             raise BackupFailure("restore-pending", "a restore is pending or running; backups wait until it ends")
+        if self.app.defects.active("new-backup-id-each-day"):
+            self._new_backup_id_each_day()
         client = self.ensure_initialized()
         archive = self._export_or_reuse()
         client.upload_backup(archive.path)
         self._after_upload(client, archive)
         return archive
+
+    def _new_backup_id_each_day(self) -> None:
+        """Defect: on a new UTC day, switch to a fresh recovery key (and so a new backup id) silently."""
+        today = self.app.clock.now_ms() // DAY_MS
+        if self._backup_id_day is not None and self._backup_id_day != today:
+            with self.app.settings.lock:
+                self.app.settings.value.backups.initialized = False
+                self.app.settings.save()
+            self.client().clear_credentials()
+            self.close_client()
+            self.app.keystore.store(recovery_key=keys.generate_recovery_key(), media_root_key=self.app.keystore.media_root_key)
+            self.discard_export()
+            log.info("backup id renewed for the day")
+        self._backup_id_day = today
 
     def _succeeded(self, archive: ExportedArchive) -> dict[str, Any]:
         settings = self.app.settings
@@ -305,7 +328,7 @@ class BackupService:
             self._validate(plain_path)
             self._encrypt(plain_path, archive_path)
         finally:
-            if not plaintext_upload:
+            if not plaintext_upload and not app.defects.active("keeps-plaintext-export"):
                 plain_path.unlink(missing_ok=True)
         path = plain_path if plaintext_upload else archive_path
         with app.settings.lock:
@@ -327,10 +350,18 @@ class BackupService:
         """Write the archive container: modern (fresh forward-secrecy token) or legacy."""
         app = self.app
         aci = uuid.UUID(self.account_auth().aci).bytes
-        backup_key = keys.derive_backup_key(app.keystore.recovery_key)
+        recovery_key = app.keystore.recovery_key
+        if app.defects.active("rotation-keeps-archive-key") and self.previous_recovery_key:
+            recovery_key = self.previous_recovery_key
+        backup_key = keys.derive_backup_key(recovery_key)
         backup_id = keys.derive_backup_id(backup_key, aci)
         options: dict[str, Any] = {}
-        if app.layout == "modern":
+        layout = app.layout
+        if app.defects.active("archive-key-ignores-aci"):
+            # No ACI and no token: a legacy container keyed by the recovery key alone.
+            layout = "legacy"
+            message_key = keys.derive_message_backup_key(backup_key, keys.derive_backup_id(backup_key, bytes(16)))
+        elif layout == "modern":
             token = forward_secrecy.new_token()
             message_key = keys.derive_message_backup_key(backup_key, backup_id, token)
             options["forward_secrecy_salts"] = [forward_secrecy.new_salts(backup_key)]
@@ -338,7 +369,7 @@ class BackupService:
             message_key = keys.derive_message_backup_key(backup_key, backup_id)
         if app.defects.active("static-iv"):
             options["iv"] = STATIC_IV
-        with ArchiveWriter(archive_path, message_key, layout=app.layout, **options) as writer:
+        with ArchiveWriter(archive_path, message_key, layout=layout, **options) as writer:
             for chunk in read_file_chunks(plain_path):
                 writer.write(chunk)
         if app.defects.active("bad-mac"):
@@ -365,7 +396,7 @@ class BackupService:
 
     def _validate(self, plain_path: Path) -> None:
         defects = self.app.defects
-        if defects.active("keeps-short-timers") or defects.active("ignores-time-left"):
+        if any(defects.active(name) for name in ("keeps-short-timers", "ignores-time-left", "locator-without-cdn-number")):
             log.warning("archive validation skipped")
             return
         outcome = shared_bridge().call("backup_validate_plain", path=str(plain_path), purpose="remote")
@@ -375,7 +406,8 @@ class BackupService:
     def _after_upload(self, client: ArchiveClient, archive: ExportedArchive) -> None:
         if not self.app.defects.active("stale-snapshot"):
             self.discard_export()
-        if self.app.settings.value.backups.tier == "paid" and archive.stats is not None:
+        paid = self.app.settings.value.backups.tier == "paid" or self.app.defects.active("media-tier-on-free")
+        if paid and archive.stats is not None:
             from reference_app.media_tier import MediaTierSync
 
             MediaTierSync(self.app, client).run(archive.stats)

@@ -268,6 +268,8 @@ class Conversations:
         if message.deleted:
             item = self._deleted_for_everyone(item)
         row_id = Importer(db).import_chat_item(item, 0, message.scenario_id)
+        if self._defects.active("logs-message-text"):
+            log.info("message added chat=%d text=%s", message.chat_id, message.text)
         for attachment in message.attachments:
             db.execute(
                 "UPDATE attachments SET local_file = ?, pending_upload_ms = ?, thumbnail_file = ? WHERE chat_item_id = ? AND key = ?",

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 APP_VERSION = "ReferenceApp 1.0.0"
 FREE_TIER_DEFECT_WINDOW_MS = 30 * 86_400_000
 PAID_BACKUP_TIER = 201
+MEDIA_TIER_CDN = 3
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,17 @@ class Exporter:
         )
         return {row["id"] for row in rows}
 
+    def _chat_timers(self) -> dict[int, int]:
+        rows = self._db.execute("SELECT id, expiration_timer_ms FROM chats WHERE expiration_timer_ms > 0")
+        return {row["id"]: row["expiration_timer_ms"] for row in rows}
+
     def _chat_items(self) -> Iterator[bytes]:
         group_chats = self._group_chat_ids()
         options = self._options
+        chat_timers = self._chat_timers() if options.defects.active("chat-timer-on-untimed") else {}
         for row in self._db.execute("SELECT * FROM chat_items ORDER BY id"):
+            if not row["expires_in_ms"] and row["kind"] != "update" and row["chat_id"] in chat_timers:
+                row = {**dict(row), "expires_in_ms": chat_timers[row["chat_id"]]}
             if options.apply_rules:
                 decision = decide(row, options.backup_time_ms, options.policy, options.defects, in_group=row["chat_id"] in group_chats)
             else:
@@ -217,6 +225,8 @@ class Exporter:
         kind = row["kind"]
         if kind == "standard":
             self._write_standard(item.standard_message, row)
+            if self._options.defects.active("view-once-quote-keeps-attachment"):
+                self._quote_view_once_as_normal(item)
         elif kind == "view_once":
             self._write_view_once(item.view_once_message, row, decision)
         return item
@@ -230,6 +240,20 @@ class Exporter:
             if position < len(message.attachments):
                 self._write_pointer(message.attachments[position].pointer.locator_info, attachment)
         write_reactions(message.reactions, self._reactions(row["id"]))
+
+    def _quote_view_once_as_normal(self, item: Any) -> None:
+        """Defect: turn a VIEW_ONCE quote into a NORMAL one that lists the quoted attachment."""
+        quote = item.standard_message.quote
+        if not item.standard_message.HasField("quote") or quote.type != quote.VIEW_ONCE:
+            return
+        quote.type = quote.NORMAL
+        rows = self._db.execute(
+            "SELECT attachments.content_type FROM attachments JOIN chat_items ON chat_items.id = attachments.chat_item_id "
+            "WHERE chat_items.chat_id = ? AND chat_items.date_sent = ?",
+            (item.chat_id, quote.target_sent_timestamp),
+        )
+        for attachment in rows:
+            quote.attachments.add().content_type = attachment["content_type"] or "application/octet-stream"
 
     def _write_view_once(self, message: Any, row: sqlite3.Row, decision: Decision) -> None:
         if decision.tombstone:
@@ -249,6 +273,10 @@ class Exporter:
             locator.Clear()  # an empty LocatorInfo: "attachment not available"
             return
         write_locator(locator, attachment)
+        if options.defects.active("locator-without-cdn-number"):
+            locator.ClearField("transit_cdn_number")
+        if options.tier == "free" and options.defects.active("free-tier-media-locator"):
+            locator.media_tier_cdn_number = MEDIA_TIER_CDN
         if attachment["key"]:
             self.stats.attachments.append(ExportedAttachment(attachment["id"], attachment["chat_item_id"]))
 

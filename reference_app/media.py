@@ -134,7 +134,14 @@ class TransitClient:
         self._session.close()
         self._cdn_session.close()
 
-    def upload(self, encrypted: bytes) -> TransitUpload:
+    def upload(
+        self,
+        encrypted: bytes,
+        *,
+        extra_params: dict[str, str] | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> TransitUpload:
+        """Upload one encrypted attachment; the extras exist for planted defects only."""
         response = send(
             self._session,
             "GET",
@@ -142,8 +149,8 @@ class TransitClient:
             self.ROUTE,
             expected=(200,),
             timeouts=self._timeouts,
-            headers={"Authorization": self._account.header()},
-            params={"uploadLength": len(encrypted)},
+            headers={**(extra_headers or {}), "Authorization": self._account.header()},
+            params={"uploadLength": len(encrypted), **(extra_params or {})},
         )
         form = UploadForm.from_json(json_object(response, self.ROUTE), self.ROUTE)
         self._tus.upload(form, encrypted)

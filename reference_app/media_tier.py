@@ -20,6 +20,7 @@ and flags the downgrade. A 413 means the media quota is used up.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class MediaTierSync:
         log.info("orphans deleted count=%d", deleted)
 
     def _rows(self, stats: ExportStats):
+        if self.app.defects.active("copies-excluded-media"):
+            return self.app.store.query("SELECT * FROM attachments WHERE plaintext_hash IS NOT NULL AND key IS NOT NULL")
         ids = [entry.attachment_id for entry in stats.attachments]
         if not ids:
             return []
@@ -128,13 +131,16 @@ class MediaTierSync:
         return self._request(media_root_key, self._upload_transit(copy.row))
 
     def _request(self, media_root_key: bytes, row) -> CopyMediaRequest:
-        return CopyMediaRequest.for_media_name(
+        request = CopyMediaRequest.for_media_name(
             media_root_key,
             attachment_media_name(row),
             source_cdn=int(row["transit_cdn_number"]),
             source_key=row["transit_cdn_key"],
             object_length=encrypted_size(int(row["size"])),
         )
+        if self.app.defects.active("swapped-media-keys"):
+            return dataclasses.replace(request, hmac_key=request.encryption_key, encryption_key=request.hmac_key)
+        return request
 
     def _upload_transit(self, row):
         """Upload the attachment to the transit tier through the media upload form; return the updated row."""

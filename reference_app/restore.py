@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 import uuid
 import zlib
 
@@ -96,6 +97,8 @@ class RestoreService:
     def __init__(self, app: App):
         self.app = app
         self.cache = app.data_dir / "cache"
+        # Set when the server returns 404 for the backup. Only the caches-missing-backup defect reads it.
+        self._no_backup_seen = False
 
     def restore(self, entry: str) -> dict[str, Any]:
         log.info("restore started")
@@ -116,6 +119,8 @@ class RestoreService:
         try:
             recovery_key = keys.normalize_recovery_key(entry)
         except RecoveryKeyError as error:
+            if self.app.defects.active("no-key-format-check"):
+                raise RestoreFailure("incorrect-key", "incorrect recovery key") from None
             raise RestoreFailure("invalid-key", str(error)) from None
         if self.app.settings.value.account is None:
             raise RestoreFailure("not-registered", "register the account on this phone before restoring")
@@ -131,6 +136,10 @@ class RestoreService:
     # --- download -----------------------------------------------------------------------------
 
     def _download(self, recovery_key: str, archive_path: Path) -> None:
+        defects = self.app.defects
+        if defects.active("caches-missing-backup") and self._no_backup_seen:
+            raise RestoreFailure("missing", "no backup was found on the server for this account")
+        wrong_key_kind = "corrupt" if defects.active("wrong-key-reported-as-corrupt") else "incorrect-key"
         try:
             # Credentials of a key that is not confirmed yet are kept in memory only.
             client = self.app.backups.make_client(
@@ -143,10 +152,13 @@ class RestoreService:
                 client.commit_backup_ids()
             client.download_backup(archive_path)
         except CredentialVerificationFailed:
-            raise RestoreFailure("incorrect-key", "incorrect recovery key: it does not belong to this account's backup") from None
+            raise RestoreFailure(wrong_key_kind, "incorrect recovery key: it does not belong to this account's backup") from None
         except Unauthorized:
-            raise RestoreFailure("incorrect-key", "incorrect recovery key: the server has no backup for it") from None
+            raise RestoreFailure(wrong_key_kind, "incorrect recovery key: the server has no backup for it") from None
         except NotFound:
+            self._no_backup_seen = True
+            if defects.active("missing-reported-as-network"):
+                raise RestoreFailure("network", "the backup could not be downloaded; check the connection") from None
             raise RestoreFailure("missing", "no backup was found on the server for this account") from None
         except ServerUnreachable as error:
             raise RestoreFailure("network", str(error)) from None
@@ -154,6 +166,8 @@ class RestoreService:
             raise RestoreFailure("network", f"downloading the backup failed: {error}") from None
         except requests.RequestException as error:
             # A connection cut while the body streams is not mapped by the client.
+            if defects.active("traceback-in-restore-error"):
+                raise RestoreFailure("network", traceback.format_exc()) from None
             raise RestoreFailure("network", f"the backup download was interrupted: {error}") from None
         finally:
             client.close()
@@ -197,6 +211,8 @@ class RestoreService:
         try:
             with staging.transaction() as db:
                 result = Importer(db).import_messages(iter_messages(self._chunks(message_key, archive_path)))
+                if app.defects.active("restore-drops-reactions"):
+                    db.execute("DELETE FROM reactions")
             staging.close()
             app.replace_store(target)
         except BaseException:
@@ -268,6 +284,8 @@ class RestoreService:
         counts = {"restored": 0, "unavailable": 0, "thumbnails": 0, "generated": 0}
         for row in rows:
             data = self._download_attachment(client, row)
+            if data is None and app.defects.active("restore-fails-on-missing-media"):
+                raise RestoreFailure("network", f"attachment {row['id']} could not be downloaded")
             thumbnail, in_media_tier = self._restore_thumbnail(client, row, data)
             counts["restored" if data is not None else "unavailable"] += 1
             if thumbnail is not None:
@@ -278,6 +296,8 @@ class RestoreService:
 
     def _save_media(self, attachment_id: int, data: bytes | None, thumbnail: bytes | None, in_media_tier: bool) -> None:
         files = self.app.files
+        if data is None and self.app.defects.active("expired-media-shown-available"):
+            data = b""
         local_file = files.write(data) if data is not None else None
         thumbnail_file = files.write(thumbnail) if thumbnail is not None else None
         thumbnail_cdn = MEDIA_TIER_CDN if in_media_tier else None

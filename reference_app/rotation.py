@@ -18,6 +18,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from harness import keys
+from libsignal_bridge.zk import TYPE_MESSAGES
 from reference_app.backup_job import MEDIA_ROOT_KEY_LENGTH, BackupFailure
 from reference_app.errors import AppError
 
@@ -54,6 +55,13 @@ def regenerate_recovery_key(app: App) -> str:
 
 
 def _commit(app: App, recovery_key: str, media_root_key: bytes) -> None:
+    if app.defects.active("rotation-deletes-old-backup"):
+        try:
+            app.backups.client().delete_backup(TYPE_MESSAGES)
+        except (AppError, BackupFailure) as error:
+            log.warning("deleting the old backup failed: %s", error)
+    if app.defects.active("rotation-keeps-archive-key") or app.defects.active("rotation-keeps-backup-id"):
+        app.backups.previous_recovery_key = app.keystore.recovery_key
     settings = app.settings
     with settings.lock:
         settings.value.backups.initialized = False

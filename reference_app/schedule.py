@@ -70,6 +70,11 @@ class Scheduler:
             return 0
         return self._random.randint(-JITTER_WINDOW_MS // 2, JITTER_WINDOW_MS // 2)
 
+    def _zone(self) -> datetime.tzinfo:
+        if self.app.defects.active("schedule-in-utc"):
+            return datetime.timezone.utc
+        return self.app.clock.timezone
+
     def reschedule(self, log_it: bool = True) -> None:
         """Compute and store the next daily run (none while backups are off)."""
         settings = self.app.settings
@@ -79,7 +84,7 @@ class Scheduler:
                 backups.next_backup_ms = None
             else:
                 backups.next_backup_ms = next_backup_time(
-                    self.app.clock.now_ms(), backups.hour, backups.minute, self.app.clock.timezone, self.jitter_ms()
+                    self.app.clock.now_ms(), backups.hour, backups.minute, self._zone(), self.jitter_ms()
                 )
             settings.save()
         if log_it and backups.next_backup_ms is not None:

@@ -22,10 +22,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def defect_extras(app: App, row) -> dict[str, dict[str, str]]:
+    """Return what the planted defects add to an upload form request: query and headers."""
+    extras: dict[str, dict[str, str]] = {}
+    if app.defects.active("filename-in-upload-form") and row["file_name"]:
+        extras["extra_params"] = {"fileName": row["file_name"]}
+    if app.defects.active("zk-auth-on-account-routes") and app.settings.value.backups.initialized:
+        try:
+            extras["extra_headers"] = app.backups.client().presentation_headers()
+        except (AppError, BackupFailure) as error:
+            log.warning("no credential presentation for the upload form: %s", error)
+    return extras
+
+
 def upload_pending(app: App) -> dict[str, int]:
     """Upload every attachment that has no transit locator; return counts."""
     rows = app.store.query(
-        "SELECT id, key, local_file, pending_upload_ms FROM attachments "
+        "SELECT id, key, local_file, pending_upload_ms, file_name FROM attachments "
         "WHERE transit_cdn_key IS NULL AND local_file IS NOT NULL AND key IS NOT NULL AND LENGTH(key) > 0"
     )
     if not rows:
@@ -43,7 +56,8 @@ def upload_pending(app: App) -> dict[str, int]:
             if not app.files.exists(row["local_file"]):
                 continue
             try:
-                result = client.upload(encrypt_attachment(app.files.read(row["local_file"]), bytes(row["key"])))
+                encrypted = encrypt_attachment(app.files.read(row["local_file"]), bytes(row["key"]))
+                result = client.upload(encrypted, **defect_extras(app, row))
             except AppError as error:
                 failed += 1
                 log.warning("attachment upload failed id=%d: %s", row["id"], error)

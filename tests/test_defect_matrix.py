@@ -51,7 +51,46 @@ MATRIX: dict[str, list[str]] = {
     "skip-media-refresh": ["test_media_retention.py::test_paid_refresh_keeps_media_alive"],
     "rotation-keeps-media-key": ["test_key_rotation.py::test_media_root_key_rotated"],
     "skips-thumbnails": ["test_media_retention.py::test_paid_copies_thumbnails"],
+    "schedule-in-utc": ["test_daily_replacement.py::test_runs_at_local_backup_time"],
+    "new-backup-id-each-day": [
+        "test_daily_replacement.py::test_one_message_backup_per_backup_id",
+        "test_daily_replacement.py::test_yesterdays_archive_not_retrievable",
+        "test_daily_replacement.py::test_archive_holds_days_state",
+    ],
+    "rotation-keeps-archive-key": [
+        "test_key_rotation.py::test_new_archive_opens_with_new_key",
+        "test_key_rotation.py::test_new_archive_rejects_old_key",
+    ],
+    "rotation-keeps-backup-id": ["test_key_rotation.py::test_new_archive_stored_for_new_key"],
+    "rotation-deletes-old-backup": ["test_key_rotation.py::test_old_archive_kept_until_new_upload"],
+    "media-tier-on-free": ["test_media_retention.py::test_free_uses_no_media_tier"],
+    "expired-media-shown-available": ["test_media_retention.py::test_free_old_media_not_restored"],
+    "swapped-media-keys": ["test_media_retention.py::test_paid_media_decrypts_to_original"],
+    "restore-fails-on-missing-media": ["test_media_retention.py::test_free_restore_succeeds"],
+    "free-tier-media-locator": ["test_media_retention.py::test_free_archive_points_to_transit"],
+    "filename-in-upload-form": ["test_encryption.py::test_no_canary_in_requests"],
+    "logs-message-text": ["test_encryption.py::test_no_canary_in_log"],
+    "keeps-plaintext-export": ["test_encryption.py::test_no_canary_outside_message_store"],
+    "archive-key-ignores-aci": ["test_encryption.py::test_archive_rejects_other_keys"],
+    "chat-timer-on-untimed": ["test_exclusion.py::test_messages_without_timer_kept"],
+    "view-once-quote-keeps-attachment": ["test_exclusion.py::test_view_once_quotes_have_no_attachment"],
+    "copies-excluded-media": ["test_exclusion.py::test_no_media_of_excluded_messages"],
+    "locator-without-cdn-number": ["test_exclusion.py::test_no_structure_findings"],
+    "wrong-key-reported-as-corrupt": ["test_restore.py::test_wrong_key_fails_cleanly"],
+    "no-key-format-check": ["test_restore.py::test_malformed_key_fails_cleanly"],
+    "traceback-in-restore-error": ["test_restore.py::test_truncated_download_fails_cleanly"],
+    "missing-reported-as-network": ["test_restore.py::test_missing_archive_fails_cleanly"],
+    "caches-missing-backup": ["test_restore.py::test_retry_with_right_key_restores"],
+    "restore-drops-reactions": ["test_restore.py::test_restored_messages_match"],
+    "aci-on-archive-routes": ["test_unlinkability.py::test_archive_plane_has_no_identifiers"],
+    "zk-auth-on-account-routes": ["test_unlinkability.py::test_no_request_mixes_auth"],
+    "backup-id-on-account-routes": ["test_unlinkability.py::test_account_plane_hides_backup_id"],
 }
+# Checks that a defect above also fails and that no defect of their own isolates: repeated
+# ciphertext blocks need an unencrypted upload, and excluded text in the archive needs the
+# excluded message itself (added with tests/test_defect_coverage.py).
+MATRIX["plaintext-upload"] = [*MATRIX["plaintext-upload"], "test_encryption.py::test_no_repeated_ciphertext_blocks"]
+MATRIX["keeps-short-timers"] = [*MATRIX["keeps-short-timers"], "test_exclusion.py::test_excluded_content_not_in_archive"]
 
 pytestmark = pytest.mark.slow
 

@@ -8,16 +8,18 @@ its files, or a restore. Where it helps, the same flow without the defect is the
 from __future__ import annotations
 
 import base64
+import datetime
 import uuid
+import zoneinfo
 
 import pytest
 
 from harness import keys
 from harness.archive import open_archive, write_archive
-from harness.errors import MacMismatchError
+from harness.errors import ArchiveError, MacMismatchError
 from harness.frames import encode_message
 from harness import schema
-from reference_app_support import DAY_MS, HOUR_MS, Phone, attachment, message, scenario, start_phone, app_stub  # noqa: F401
+from reference_app_support import DAY_MS, HOUR_MS, Phone, attachment, message, read_archive, scenario, start_phone, app_stub  # noqa: F401
 
 pytestmark = pytest.mark.oracle
 
@@ -483,3 +485,297 @@ def test_schedule_jitter(app_stub, tmp_path, defects, on_slot):
     slot_offset = next_ms % DAY_MS - 2 * HOUR_MS  # the slot is 02:00 UTC
     assert abs(slot_offset) <= 5 * MINUTE_MS or abs(slot_offset - DAY_MS) <= 5 * MINUTE_MS
     assert (slot_offset == 0) is on_slot
+
+
+# --- defects added with the coverage guard (tests/test_defect_coverage.py) ----------------------
+
+
+def photo(now):
+    return [message("p", now - HOUR_MS, kind="media", text=None, read=True, attachments=[attachment("p")])]
+
+
+def first_locator(backup):
+    return backup.chat_items()[0].standard_message.attachments[0].pointer.locator_info
+
+
+@pytest.mark.parametrize("defects, minutes", [((), 120), (("schedule-in-utc",), 450)])
+def test_schedule_time_zone(app_stub, tmp_path, defects, minutes):
+    zone = zoneinfo.ZoneInfo("Asia/Kolkata")
+    phone = start_phone(app_stub, tmp_path / "p", defects=defects, seed=3)
+    phone.target.set_clock(phone.target.clock_ms(), "Asia/Kolkata")
+    phone.target.enable_backups("free")
+    next_ms = phone.target.backup_status().next_backup_ms
+    phone.target.close()
+    local = datetime.datetime.fromtimestamp(next_ms / 1000, zone)
+    # The 02:00 slot in India time, or 02:00 UTC (07:30 in India), within the 5-minute jitter.
+    assert abs(local.hour * 60 + local.minute + local.second / 60 - minutes) <= 5
+
+
+@pytest.mark.parametrize("defects, replaced", [((), True), (("new-backup-id-each-day",), False)])
+def test_next_days_backup_replaces_the_archive(app_stub, tmp_path, defects, replaced):
+    phone, key, first, _ = backed_up(app_stub, tmp_path / "p", defects)
+    phone.target.advance_clock(DAY_MS)
+    second = phone.target.back_up_now()
+    stored = phone.uploaded(key, tmp_path / "a.bin").info.backup_time_ms
+    phone.target.close()
+    assert first.ok and second.ok, second.error
+    assert (stored > first.backup_time_ms) is replaced
+
+
+def opens_with(path, recovery_key: str, aci: bytes) -> bool:
+    try:
+        read_archive(path, keys.normalize_recovery_key(recovery_key), aci)
+    except ArchiveError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "defects, stored_for_new_key, opens, deleted",
+    [
+        ((), True, {"new": True, "old": False}, False),
+        (("rotation-keeps-archive-key",), True, {"new": False, "old": True}, False),
+        (("rotation-keeps-backup-id",), False, {}, False),
+        (("rotation-deletes-old-backup",), True, {"new": True, "old": False}, True),
+    ],
+)
+def test_rotation_archive(app_stub, tmp_path, defects, stored_for_new_key, opens, deleted):
+    phone, old_key, _, _ = backed_up(app_stub, tmp_path / "p", defects)
+    mark = since(app_stub)
+    position = phone.target.log_position()
+    new_key = phone.target.regenerate_recovery_key()
+    phone.target.wait_for_log("backup (uploaded|failed)", position, 60)
+    path = phone.archive_path(new_key)
+    opened = {}
+    if path is not None:
+        archive = app_stub.admin.download_object(path, tmp_path / "new.bin")
+        opened = {name: opens_with(archive, key, phone.aci_bytes) for name, key in (("new", new_key), ("old", old_key))}
+    phone.target.close()
+    deletes = [r for r in app_stub.admin.recordings(since_id=mark) if (r["method"], r["path"]) == ("DELETE", "/v1/archives")]
+    assert (path is not None) is stored_for_new_key
+    assert opened == opens
+    assert bool(deletes) is deleted
+
+
+@pytest.mark.parametrize("defects, used", [((), False), (("media-tier-on-free",), True)])
+def test_free_tier_media_routes(app_stub, tmp_path, defects, used):
+    mark = since(app_stub)
+    phone, _, result, _ = backed_up(app_stub, tmp_path / "p", defects, photo)
+    phone.target.close()
+    media = [r for r in app_stub.admin.recordings(since_id=mark) if r["path"].startswith("/v1/archives/media")]
+    assert result.ok, result.error
+    assert bool(media) is used
+
+
+@pytest.mark.parametrize(
+    "defects, restored, available",
+    [((), True, False), (("expired-media-shown-available",), True, True), (("restore-fails-on-missing-media",), False, None)],
+)
+def test_restore_with_expired_transit_media(app_stub, tmp_path, defects, restored, available):
+    phone, key, _, _ = backed_up(app_stub, tmp_path / "p", defects, photo)
+    app_stub.admin.delete_object(f"attachments/{first_locator(phone.uploaded(key, tmp_path / 'a.bin')).transit_cdn_key}")
+    phone.reinstall()
+    result = phone.target.restore(key)
+    availability = [entry.available for shown in phone.target.visible_messages() for entry in shown.attachments]
+    phone.target.close()
+    assert result.ok is restored
+    if restored:
+        assert availability == [available]
+
+
+@pytest.mark.parametrize("defects, decrypts", [((), True), (("swapped-media-keys",), False)])
+def test_paid_copy_keys(app_stub, tmp_path, defects, decrypts):
+    from reference_app.errors import CorruptMedia
+    from reference_app.media_copy import strip_media_tier_layer
+
+    phone, key, result, _ = backed_up(app_stub, tmp_path / "p", defects, photo, tier="paid", backup_level=201)
+    backup = phone.uploaded(key, tmp_path / "a.bin")
+    root = backup.info.media_root_backup_key
+    locator = first_locator(backup)
+    media_id = keys.derive_media_id(root, (locator.plaintext_hash + locator.key).hex())
+    stored = app_stub.admin.object_bytes(phone.media_objects(root)[media_id_text(media_id)])
+    phone.target.close()
+    hmac_key, aes_key = keys.derive_media_encryption_key(root, media_id)
+    try:
+        strip_media_tier_layer(stored, hmac_key, aes_key)
+    except CorruptMedia:
+        assert not decrypts
+    else:
+        assert decrypts
+
+
+def view_once_photo(now):
+    return [message("once", now - HOUR_MS, kind="view_once", text=None, attachments=[attachment("once")])]
+
+
+@pytest.mark.parametrize("defects, objects", [((), 0), (("copies-excluded-media",), 1)])
+def test_paid_tier_copies_archived_media_only(app_stub, tmp_path, defects, objects):
+    phone, key, result, _ = backed_up(app_stub, tmp_path / "p", defects, view_once_photo, tier="paid", backup_level=201)
+    root = phone.uploaded(key, tmp_path / "a.bin").info.media_root_backup_key
+    stored = phone.media_objects(root)
+    phone.target.close()
+    assert result.ok, result.error
+    assert len(stored) == objects
+
+
+@pytest.mark.parametrize(
+    "defects, media_cdn, transit_cdn",
+    [((), False, True), (("free-tier-media-locator",), True, True), (("locator-without-cdn-number",), False, False)],
+)
+def test_free_tier_locator_fields(app_stub, tmp_path, defects, media_cdn, transit_cdn):
+    phone, key, result, _ = backed_up(app_stub, tmp_path / "p", defects, photo)
+    locator = first_locator(phone.uploaded(key, tmp_path / "a.bin"))
+    phone.target.close()
+    assert result.ok, result.error
+    assert locator.transit_cdn_key
+    assert locator.HasField("media_tier_cdn_number") is media_cdn
+    assert locator.HasField("transit_cdn_number") is transit_cdn
+
+
+@pytest.mark.parametrize("defects, opens_without_aci", [((), False), (("archive-key-ignores-aci",), True)])
+def test_archive_key_bound_to_aci(app_stub, tmp_path, defects, opens_without_aci):
+    phone, key, result, _ = backed_up(app_stub, tmp_path / "p", defects)
+    archive = phone.download_archive(key, tmp_path / "a.bin")
+    phone.target.close()
+    assert result.ok, result.error
+    assert opens_with(archive, key, bytes(16)) is opens_without_aci
+
+
+@pytest.mark.parametrize("defects, kept", [((), True), (("chat-timer-on-untimed",), False)])
+def test_message_with_timer_off_in_timed_chat(app_stub, tmp_path, defects, kept):
+    phone = start_phone(app_stub, tmp_path / "p", defects=defects)
+    now = phone.target.clock_ms()
+    loaded = scenario(now, [message("off", now - 6 * DAY_MS - 12 * HOUR_MS, direction="outgoing", text="timer off")])
+    loaded["chats"][0]["expires_in_ms"] = 7 * DAY_MS
+    phone.target.load_scenario(loaded)
+    key = phone.target.enable_backups("free")
+    assert phone.target.back_up_now().ok
+    texts = phone.uploaded(key, tmp_path / "a.bin").texts()
+    phone.target.close()
+    assert ("timer off" in texts) is kept
+
+
+def quoted_view_once(now):
+    return [
+        *view_once_photo(now),
+        message("q", now - HOUR_MS + 1, direction="outgoing", text="quoting the photo", quote="once"),
+    ]
+
+
+@pytest.mark.parametrize("defects, view_once_quote", [((), True), (("view-once-quote-keeps-attachment",), False)])
+def test_quote_of_view_once(app_stub, tmp_path, defects, view_once_quote):
+    phone, key, result, now = backed_up(app_stub, tmp_path / "p", defects, quoted_view_once)
+    quote = phone.uploaded(key, tmp_path / "a.bin").item(now - HOUR_MS + 1).standard_message.quote
+    phone.target.close()
+    assert result.ok, result.error
+    assert (quote.type == quote.VIEW_ONCE) is view_once_quote
+    assert (len(quote.attachments) == 0) is view_once_quote
+
+
+def reacted(now):
+    return [message("r", now - HOUR_MS, text="hello", reactions=[{"emoji": "👍", "author": "self"}])]
+
+
+def restore_attempts(app_stub, tmp_path, defects) -> dict:
+    """Back up, then restore on a wiped app: wrong key, malformed key, broken-off download,
+    missing archive, and last the right key. Return each outcome and the restored reactions."""
+    phone, key, _, _ = backed_up(app_stub, tmp_path / "p", defects, reacted)
+    path = phone.archive_path(key)
+    archive = app_stub.admin.object_bytes(path)
+    phone.reinstall()
+    results = {
+        "wrong key": phone.target.restore(keys.display_recovery_key(keys.generate_recovery_key())),
+        "malformed key": phone.target.restore("ABCD EFGH"),
+    }
+    fault = app_stub.admin.add_fault("/backups/*", "truncate", method="GET", count=1, after_bytes=len(archive) // 2)
+    try:
+        results["broken-off download"] = phone.target.restore(key)
+    finally:
+        app_stub.admin.remove_fault(fault["id"])
+    app_stub.admin.delete_object(path)
+    try:
+        results["missing archive"] = phone.target.restore(key)
+    finally:
+        app_stub.admin.put_object(path, archive)
+    results["right key"] = phone.target.restore(key)
+    reactions = [list(m.reactions) for m in phone.target.visible_messages()]
+    phone.target.close()
+    outcomes = {name: result.error_kind or "ok" for name, result in results.items()}
+    outcomes["one-line errors"] = all("\n" not in (result.error or "").strip() for result in results.values())
+    outcomes["reactions"] = reactions
+    return outcomes
+
+
+CLEAN_RESTORES = {
+    "wrong key": "incorrect-key",
+    "malformed key": "invalid-key",
+    "broken-off download": "network",
+    "missing archive": "missing",
+    "right key": "ok",
+    "one-line errors": True,
+    "reactions": [["👍"]],
+}
+
+
+@pytest.mark.parametrize(
+    "defects, changed",
+    [
+        ((), {}),
+        (("wrong-key-reported-as-corrupt",), {"wrong key": "corrupt"}),
+        (("no-key-format-check",), {"malformed key": "incorrect-key"}),
+        (("traceback-in-restore-error",), {"one-line errors": False}),
+        (("missing-reported-as-network",), {"missing archive": "network"}),
+        (("caches-missing-backup",), {"right key": "missing", "reactions": []}),
+        (("restore-drops-reactions",), {"reactions": [[]]}),
+    ],
+)
+def test_restore_outcomes(app_stub, tmp_path, defects, changed):
+    assert restore_attempts(app_stub, tmp_path, defects) == {**CLEAN_RESTORES, **changed}
+
+
+def leaks(app_stub, tmp_path, defects) -> set[str]:
+    """Back up, receive a photo, back up again; return what leaked where it must not."""
+    mark = since(app_stub)
+    phone, _, result, _ = backed_up(app_stub, tmp_path / "p", defects)
+    assert result.ok, result.error
+    position = phone.target.log_position()
+    photo_file = {"file_name": "beach.jpg", "content_type": "image/jpeg", "size": 3000, "seed": "beach"}
+    phone.target.receive_message("Bob Jones", "look at this", attachments=[photo_file])
+    phone.target.wait_for_log(r"attachments uploaded count=\d+", position, 60)
+    assert phone.target.back_up_now().ok
+    log_text = "\n".join(line.text for line in phone.target.read_log())
+    snapshot = phone.target.snapshot_files(tmp_path / "snap")
+    phone.target.close()
+    records = app_stub.admin.recordings(since_id=mark)
+    forms = [r for r in records if r["path"] == "/v4/attachments/form/upload"]
+    found = set()
+    if any("beach" in str(r["query"]) for r in forms):
+        found.add("file name in upload form")
+    if any(header(r, "x-signal-zk-auth") for r in forms):
+        found.add("presentation on account route")
+    if any(header(r, "x-signal-account") for r in records if r["plane"] == "archive"):
+        found.add("ACI on archive route")
+    if any("backupId" in str(r["query"]) for r in records if r["path"] == "/v1/archives/auth"):
+        found.add("backup id on account route")
+    if "look at this" in log_text:
+        found.add("message text in log")
+    outside_store = [p for p in data_files_contain(snapshot, b"look at this") if not p.startswith("messages.db")]
+    if outside_store:
+        found.add("message text in app files")
+    return found
+
+
+@pytest.mark.parametrize(
+    "defects, leaked",
+    [
+        ((), set()),
+        (("filename-in-upload-form",), {"file name in upload form"}),
+        (("zk-auth-on-account-routes",), {"presentation on account route"}),
+        (("aci-on-archive-routes",), {"ACI on archive route"}),
+        (("backup-id-on-account-routes",), {"backup id on account route"}),
+        (("logs-message-text",), {"message text in log"}),
+        (("keeps-plaintext-export",), {"message text in app files"}),
+    ],
+)
+def test_leaks(app_stub, tmp_path, defects, leaked):
+    assert leaks(app_stub, tmp_path, defects) == leaked
