@@ -115,6 +115,9 @@ def _int_query(query: dict[str, str], name: str, default: int) -> int:
 class ControlRequestHandler(BaseHTTPRequestHandler):
     server: ControlServer
     protocol_version = "HTTP/1.1"
+    # The headers and the body of a reply go out in two writes. With Nagle's algorithm on, the
+    # second write waits for the client's delayed ACK: about 44 ms per request, 0.6 ms without.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         self._dispatch("GET")
