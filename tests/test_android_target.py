@@ -80,7 +80,7 @@ def test_backup_and_restore_through_the_ui(double, stub, tmp_path) -> None:
         assert {(message.chat, message.sent_at_ms, message.text) for message in after if not message.view_once} == kept
         snapshot = target.snapshot_files(tmp_path / "snapshot")
         assert (snapshot / "messages.db").is_file()
-        assert target.message_store_paths() == ["messages.db", "messages.db-journal"]
+        assert target.message_store_paths() == ["messages.db", "messages.db-journal", "attachments"]
     finally:
         target.close()
 
