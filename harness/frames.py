@@ -207,6 +207,10 @@ def open_chunks(
 ) -> ChunkStream:
     """Open a frame stream and return its bytes in chunks; arguments as for ``open_frames``."""
     file_path = Path(path)
+    if file_path.is_dir():
+        raise UsageError(
+            f"{file_path}: is a directory; pass the path of one backup archive or frame stream"
+        )
     if not file_path.is_file():
         raise UsageError(
             f"{file_path}: file not found; pass the path of a backup archive or frame stream"
