@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +26,16 @@ def run_cli(*arguments, timeout=300):
     [
         (["--defect", "no-such-defect"], "unknown defect 'no-such-defect'; valid names: "),
         (["--target", "android", "--defect", "static-iv"], "--defect applies to the reference app only"),
-        (["--serial", "emulator-5554"], "--serial need --target android"),
+        (["--serial", "emulator-5554"], "--serial needs --target android"),
         (["--only", "teleportation"], "--only teleportation: no such property module"),
         (["--corpus", "/nonexistent/corpus"], "--corpus /nonexistent/corpus: not a directory"),
         (["--scenario", "/nonexistent.yaml"], "--scenario /nonexistent.yaml: file not found"),
-        (["--pcap", "/nonexistent.pcap"], "--pcap need --target android"),
+        (["--pcap", "/nonexistent.pcap"], "--pcap needs --target android"),
         (["--target", "android", "--pcap", "/nonexistent.pcap"], "--pcap /nonexistent.pcap: file not found"),
+        (["--serial", "a", "--apk", "b.apk"], "--serial, --apk need --target android"),
+        (["--report", "/proc/nope", "--only", "restore"], "cannot create report folder /proc/nope: "),
+        (["--target", "android", "--profile", "nosuch"], "app profile 'nosuch' not found: pass a YAML file or one of "),
+        (["--target", "android", "--apk", "nosuch.apk"], "--apk nosuch.apk: file not found"),
     ],
 )
 def test_run_usage_errors(capsys, arguments, expected):
@@ -91,3 +96,65 @@ def test_run_passes_pcap_to_pytest(tmp_path):
     )
     arguments = pytest_arguments(args, tmp_path, "run-1", "http://127.0.0.1:1")
     assert arguments[arguments.index("--pcap") + 1] == str(tmp_path / "emulator.pcap")
+
+
+def test_run_report_path_is_file(tmp_path, capsys):
+    existing = tmp_path / "summary.txt"
+    existing.write_text("not a folder\n")
+    assert main(["run", "--only", "restore", "--report", str(existing)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot create report folder {existing}: a file of that name exists" in err
+    assert "pass a writable --report DIR" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: broken\nmessages: [\n", ":3:1: "),
+        ("just a string\n", ""),
+        (None, ":34:"),
+    ],
+)
+def test_run_rejects_malformed_scenario(tmp_path, capsys, text, expected):
+    if text is None:  # a real scenario with one bad duration
+        text = (REPOSITORY / "fixtures/scenarios/daily-life.yaml").read_text().replace("expires_in: 4w", "expires_in: 25x")
+        expected = ":34:17: chats[2].expires_in: '25x' is not a duration"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(text)
+    assert main(["run", "--only", "restore", "--scenario", str(scenario), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"backup-harness: error: {scenario}:")
+    assert expected in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def free_loopback_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_run_device_missing(tmp_path, capsys):
+    from harness.android.double import AdbDouble
+
+    with AdbDouble() as double:
+        double.add_device("emulator-5554")
+        code = main(["run", "--target", "android", "--adb-server", double.address, "--serial", "emulator-9999",
+                     "--report", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "device emulator-9999 not found on adb server" in err
+    assert "attached: emulator-5554" in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_adb_server_unreachable(tmp_path, capsys):
+    port = free_loopback_port()
+    code = main(["run", "--target", "android", "--adb-server", f"127.0.0.1:{port}", "--report", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"no adb server answers at 127.0.0.1:{port}" in err
+    assert len(err.splitlines()) == 1

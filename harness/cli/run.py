@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -109,13 +110,19 @@ def validate_arguments(args: argparse.Namespace) -> None:
     android_only = [name for name in ("serial", "adb_server", "apk", "profile", "pcap") if getattr(args, name)]
     if android_only and args.target != "android":
         flags = ", ".join("--" + name.replace("_", "-") for name in android_only)
-        raise UsageError(f"{flags} need --target android")
+        verb = "needs" if len(android_only) == 1 else "need"
+        raise UsageError(f"{flags} {verb} --target android")
     for name in args.only:
         if not module_path(name).is_file():
             available = ", ".join(sorted(path.stem.removeprefix("test_") for path in SUITE_DIR.glob("test_*.py")))
             raise UsageError(f"--only {name}: no such property module; available: {available}")
     if args.scenario is not None and not args.scenario.is_file():
         raise UsageError(f"--scenario {args.scenario}: file not found")
+    if args.scenario is not None:
+        from harness.scenario import validate_scenario_file
+
+        # ScenarioError is a UsageError naming the file, line, column and field.
+        validate_scenario_file(args.scenario)
     if args.corpus is not None:
         if not args.corpus.is_dir():
             raise UsageError(f"--corpus {args.corpus}: not a directory; pass the folder of .binproto files")
@@ -123,6 +130,8 @@ def validate_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--corpus {args.corpus}: no .binproto files in it")
     if args.pcap is not None:
         check_packet_capture(args.pcap)
+    if args.target == "android":
+        check_android_options(args)
     if args.defect:
         check_defect_names(args.defect)
 
@@ -135,6 +144,49 @@ def check_packet_capture(path: Path) -> None:
 
     # Reading the first packet checks the file header (PcapError is a UsageError naming the file).
     next(read_packets(path), None)
+
+
+def check_android_options(args: argparse.Namespace) -> None:
+    """Reject a profile that does not load or an APK that is not there, before anything starts."""
+    from harness.android.profile import load_profile
+
+    # load_profile resolves the name or path and validates the file. Its UsageError names both.
+    load_profile(args.profile)
+    if args.apk is not None and not args.apk.is_file():
+        raise UsageError(f"--apk {args.apk}: file not found; pass the path of the APK to install")
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """Connect once to the adb server and the device, so a wrong --serial or server stops the run early.
+
+    Raises a DeviceError (exit status 3) when the server does not respond or the device is missing
+    or offline. The message lists the attached devices.
+    """
+    from harness.android.device import DEFAULT_ADB_SERVER, connect, select_serials
+
+    serials = select_serials([args.serial] if args.serial else None)
+    if len(serials) > 1:
+        raise UsageError(f"the Android target drives one device, got {', '.join(serials)}; "
+                         "use `backup-harness farm` for several")
+    # The suite's plugin uses the same default server when --adb-server is absent.
+    device = connect(args.adb_server or DEFAULT_ADB_SERVER, serials[0] if serials else None,
+                     command_timeout=10, reconnect_timeout=5)
+    log.info("device %s responds on adb server %s", device.serial, args.adb_server or DEFAULT_ADB_SERVER)
+
+
+def create_report_folder(path: Path) -> None:
+    """Create the report folder, or raise UsageError naming it when it cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"cannot create report folder {path}: a file of that name exists; "
+                         "pass a writable --report DIR")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"cannot create report folder {path}: {error.strerror or error}; pass a writable --report DIR"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create report folder {path}: not writable; pass a writable --report DIR")
 
 
 def known_defects() -> set[str]:
@@ -279,9 +331,11 @@ class ProgressPrinter:
 
 def run_suite(args: argparse.Namespace) -> int:
     validate_arguments(args)
+    if args.target == "android":
+        check_device(args)
     run_id = new_run_id()
     report_dir = (args.report or Path("reports") / run_id).resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
+    create_report_folder(report_dir)
     started = time.monotonic()
     from harness.stub_process import StubProcess
 
