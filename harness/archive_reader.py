@@ -89,6 +89,12 @@ def verify_mac(file: BinaryIO, header: ArchiveHeader, key: MessageBackupKey) -> 
             f"body is {header.ciphertext_length} bytes, not a whole number of 16-byte AES blocks, "
             "and the MAC does not match"
         )
+    if header.layout == "modern" and not key.has_forward_secrecy:
+        raise MacMismatchError(
+            f"{header.path}: MAC mismatch: the archive has a forward-secrecy header, so its key "
+            "needs the forward-secrecy token; pass --forward-secrecy-token HEX (or check the "
+            "recovery key and ACI)"
+        )
     raise MacMismatchError(f"{header.path}: {MAC_MISMATCH}")
 
 
