@@ -52,8 +52,12 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     logging.getLogger("server_stub").setLevel(logging.INFO)
+    from server_stub.server import InvalidHostError
+
     try:
         server = StubServer(config)
+    except InvalidHostError as error:
+        raise UsageError(str(error)) from None
     except OSError as error:
         raise UsageError(f"{error}; pick another --port or --admin-port") from None
 

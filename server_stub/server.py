@@ -41,6 +41,10 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
+class InvalidHostError(OSError):
+    """The --host value is not an address this machine can listen on."""
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET
     try:
@@ -52,6 +56,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except socket.gaierror as error:
+        sock.close()
+        raise InvalidHostError(
+            f"invalid --host {host!r}: {error.strerror}; pass an IP address such as 127.0.0.1"
+        ) from None
     except OSError as error:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None

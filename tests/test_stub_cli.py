@@ -134,3 +134,13 @@ def test_busy_port_is_one_line_error(tmp_path):
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_invalid_host_is_one_line_error(tmp_path):
+    result = subprocess.run(
+        [CLI, "stub-server", "--host", "0.0.0.0.0", "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("backup-harness: error: invalid --host '0.0.0.0.0'")
+    assert len(result.stderr.strip().splitlines()) == 1
