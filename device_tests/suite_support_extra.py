@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import hashlib
 import re
+import time
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from harness import keys
 from harness.device_session import stub_endpoints
 from harness.errors import ArchiveError
 from harness.frames import open_frames
-from harness.targets.base import Account, Target
+from harness.targets.base import Account, LogLine, LogPosition, Target
 from harness.traffic import RecordedRequest
 
 # Routes only a paid client may use: the media upload form and the copies to the media tier.
@@ -154,6 +155,33 @@ def run_scheduled_backup(target: Target, clock: Any) -> ScheduledRun:
     started = target.wait_for_log(r"backup started", position, JOB_TIMEOUT_S)
     ended = wait_for_backup(target, position)
     return ScheduledRun(due, started.text, ended)
+
+
+def wait_for_log_after(target: Target, pattern: str, since: Any, after_ms: int, timeout: float) -> LogLine:
+    """Return the first line after ``since`` that matches ``pattern`` and was logged at or after ``after_ms``.
+
+    A line logged before ``after_ms`` (device time) is skipped: it is the trailing line of an
+    earlier event that reached the log after ``since`` was taken, such as the second line of
+    a paid refresh. A line without a readable time counts as new.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        line = target.wait_for_log(pattern, since, max(0.0, deadline - time.monotonic()))
+        logged_ms = log_time_ms(line.text, near_ms=after_ms)
+        if logged_ms is None or logged_ms >= after_ms:
+            return line
+        since = position_after(target, line)
+
+
+def position_after(target: Target, line: LogLine) -> LogPosition:
+    """Return the log position just after ``line``.
+
+    The end position is read before the lines, so when no line follows ``line`` among them,
+    that end position is just after ``line``.
+    """
+    end = target.log_position()
+    following = target.read_log(line.position)[1:2]
+    return following[0].position if following else end
 
 
 # Scenario loading -------------------------------------------------------------------------------

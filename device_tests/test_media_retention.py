@@ -48,6 +48,7 @@ from suite_support_extra import (
     sha256_hex,
     thumbnail_media_id,
     upload_time,
+    wait_for_log_after,
 )
 
 SCENARIO = "media-age-matrix"
@@ -264,17 +265,20 @@ def test_paid_copies_thumbnails(paid_run, stub):
 def paid_after_grace(paid_run, stub, target, clock):
     """The paid backup after the clock moved one day and then the server's grace period.
 
-    A refresh must follow each jump. The first jump makes sure that any refresh started
-    before it has ended, so the one awaited after the second jump ran on the new day. Then
-    the stub's expiration worker runs once.
+    A refresh must follow each jump, and only a refresh line logged after the jump counts:
+    the last line of the refresh before it can reach the log late. Then the stub's
+    expiration worker runs once.
     """
     if paid_run["backup_error"]:
         return paid_run
     grace_days = int(stub.admin.info()["config"]["backup_grace_days"])
     for delta_ms in (DAY_MS, grace_days * DAY_MS):
         position = target.log_position()
+        halfway_ms = clock.now_ms() + delta_ms // 2
         clock.advance(delta_ms)
-        target.wait_for_log(REFRESH_ENDED, position, JOB_TIMEOUT_S)
+        # A paid refresh logs two lines, and the second one of the previous refresh can reach
+        # the log after ``position``. Only a line logged after the jump counts.
+        wait_for_log_after(target, REFRESH_ENDED, position, halfway_ms, JOB_TIMEOUT_S)
     stub.admin.run_expiry()
     media_root_key = paid_run["view"].info.media_root_key
     return {
