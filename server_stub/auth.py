@@ -21,7 +21,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from libsignal_bridge import LibsignalError
@@ -161,21 +161,9 @@ def zk_presentation(
     return verify_presentation_headers(stub_state(request), authorization, x_signal_zk_auth, x_signal_zk_auth_signature)
 
 
-def zk_user(
-    request: Request,
-    authorization: str | None = Header(None, include_in_schema=False),
-    x_signal_zk_auth: str | None = Header(
-        None, alias="X-Signal-ZK-Auth", description="BackupAuthCredentialPresentation, standard base64"
-    ),
-    x_signal_zk_auth_signature: str | None = Header(
-        None,
-        alias="X-Signal-ZK-Auth-Signature",
-        description="Signature over the presentation bytes with the backup-id key, standard base64",
-    ),
-) -> BackupUser:
+def zk_user(request: Request, presentation: Presentation = Depends(zk_presentation)) -> BackupUser:
     """Dependency for every other zk route: presentation and signature against the bound key."""
     state = stub_state(request)
-    presentation = verify_presentation_headers(state, authorization, x_signal_zk_auth, x_signal_zk_auth_signature)
     record = state.db.get_backup(presentation.hashed_id)
     if record is None or record.public_key is None:
         raise StubError(401, "no public key is bound to this backup id; call PUT /v1/archives/keys first")
