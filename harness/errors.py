@@ -55,7 +55,7 @@ class ScenarioError(UsageError):
 class InfrastructureError(HarnessError):
     """The test infrastructure failed (device, adb, stub server, libsignal bridge).
 
-    Reports keep these apart from failed checks: an infrastructure error says nothing about
+    Reports keep these apart from failed checks: an infrastructure error tells nothing about
     whether the app under test is correct.
     """
 
@@ -63,11 +63,11 @@ class InfrastructureError(HarnessError):
 
 
 class DeviceError(InfrastructureError):
-    """A device or emulator is missing, offline or not answering."""
+    """A device or emulator is missing, offline or not responding."""
 
 
 class StubServerError(InfrastructureError):
-    """The stub backup server did not start or did not answer its admin API."""
+    """The stub backup server did not start, or its admin API did not respond."""
 
 
 class BridgeError(InfrastructureError):
